@@ -1,0 +1,78 @@
+"""``/health`` and ``/health/queue``: public, JSON, never a 500 page."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
+
+from deadletter.selectors import open_dead_letters
+from delivery.selectors import delivery_status_counts, redis_queue_counts
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "webhook-service"
+QUEUE_NAME = "webhook-delivery"
+
+
+def _timestamp() -> str:
+    return timezone.now().isoformat().replace("+00:00", "Z")
+
+
+@require_GET
+def health(request):
+    """Liveness: the web process answers."""
+    return JsonResponse({"status": "ok", "service": SERVICE_NAME, "timestamp": _timestamp()})
+
+
+@require_GET
+def queue_health(request):
+    """Queue health in the original design's shape, plus per-priority and database figures.
+
+    ``waiting``/``active`` come from Redis (jobs); ``completed``/``failed``
+    from the database (delivered deliveries, open dead letters), which keeps
+    them exact after Redis restarts. Redis or the database down → 503 with
+    ``status: "unhealthy"`` and the reason.
+    """
+    problems = []
+    redis_numbers = None
+    try:
+        redis_numbers = redis_queue_counts()
+    except RedisError as exc:
+        logger.error("❌ Redis connection lost: %s", exc)
+        problems.append(f"redis: {exc}")
+    db_numbers = None
+    try:
+        db_numbers = {"deliveries": delivery_status_counts(), "dead_letters": open_dead_letters().count()}
+    except DatabaseError as exc:
+        logger.error("❌ Database unavailable: %s", exc)
+        problems.append(f"database: {exc}")
+
+    priorities = redis_numbers["priorities"] if redis_numbers else {}
+    deliveries = db_numbers["deliveries"] if db_numbers else {}
+    body = {
+        "service": SERVICE_NAME,
+        "timestamp": _timestamp(),
+        "status": "unhealthy" if problems else "healthy",
+        "queue": {
+            "name": QUEUE_NAME,
+            "waiting": sum(p["waiting"] for p in priorities.values()) if redis_numbers else None,
+            "active": sum(p["active"] for p in priorities.values()) if redis_numbers else None,
+            "failed": db_numbers["dead_letters"] if db_numbers else None,
+            "completed": deliveries.get("delivered"),
+            "scheduled_retries": sum(p["scheduled"] for p in priorities.values()) if redis_numbers else None,
+            "dead_letters": db_numbers["dead_letters"] if db_numbers else None,
+            "priorities": priorities,
+            "deliveries": deliveries,
+        },
+        "workers": redis_numbers["workers"] if redis_numbers else None,
+        "redis": {"connected": redis_numbers is not None},
+        "database": {"connected": db_numbers is not None},
+    }
+    if problems:
+        body["errors"] = problems
+    return JsonResponse(body, status=503 if problems else 200)

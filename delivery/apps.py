@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class DeliveryConfig(AppConfig):
+    """Deliveries, their attempts, the RQ jobs and the HTTP transport."""
+
+    name = "delivery"
+    verbose_name = "Deliveries"

@@ -1,0 +1,92 @@
+"""A delivery (one callback to one endpoint, with its overall state) and its attempts.
+
+The database row is the truth of a delivery's state; the RQ job carries only
+the delivery's id. See docs/ARCHITECTURE.md for the state machine.
+"""
+
+import uuid
+
+from django.db import models
+
+from delivery.policy import ErrorCategory
+from webhooks.models import Callback, Endpoint
+from webhooks.priorities import Priority, PriorityReason
+
+
+def new_webhook_id() -> str:
+    """The Standard Webhooks message id: stable across every retry of one delivery."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERING = "delivering", "Delivering"
+        RETRYING = "retrying", "Retrying"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Dead-lettered"
+
+    callback = models.ForeignKey(Callback, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="deliveries")
+    webhook_id = models.CharField(max_length=40, unique=True, default=new_webhook_id, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, db_index=True)
+    priority_reason = models.CharField(max_length=32, choices=PriorityReason.choices)
+    attempt_count = models.PositiveIntegerField(default=0, help_text="Attempts made, all cycles together.")
+    cycle = models.PositiveIntegerField(
+        default=1, help_text="1 for the first round of attempts; +1 each time it is retried from the DLQ."
+    )
+    cycle_attempt_count = models.PositiveIntegerField(
+        default=0, help_text="Attempts made in the current cycle (the endpoint's max attempts bounds these)."
+    )
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    started_delivering_at = models.DateTimeField(null=True, blank=True)
+    last_error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, blank=True)
+    last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} ({self.get_status_display()})"
+
+    @property
+    def queue_name(self) -> str:
+        return Priority(self.priority).queue_name
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP POST to the user's app, whatever came of it."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
+        DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    attempt_number = models.PositiveIntegerField(help_text="1-based, counted over all cycles.")
+    cycle = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, blank=True, db_index=True)
+    error_message = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, db_index=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["delivery_id", "attempt_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "attempt_number"], name="unique_attempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt_number} of delivery {self.delivery_id}"

@@ -1,0 +1,150 @@
+"""Retry policy: which failures are worth retrying, and how long to wait.
+
+Pure functions, no I/O: the table below is the whole policy and is
+documented in docs/retry-policy.md.
+
+| category         | when                                    | strategy                          |
+| ---------------- | --------------------------------------- | --------------------------------- |
+| network          | DNS failure, connection refused/reset   | retry with backoff                |
+| timeout          | connect/read timeout, HTTP 408          | retry with backoff                |
+| server_error     | HTTP 5xx                                | retry with backoff                |
+| rate_limited     | HTTP 429                                | retry after ``Retry-After``       |
+| authentication   | HTTP 401, 403                           | dead-letter now                   |
+| client_error     | any other HTTP 4xx                      | dead-letter now                   |
+| redirect         | HTTP 3xx (redirects are never followed) | dead-letter now                   |
+| unexpected_status| HTTP 1xx or a status outside 100-599    | retry with backoff                |
+| invalid_response | a response that is not valid HTTP       | retry with backoff                |
+"""
+
+from __future__ import annotations
+
+import email.utils
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import models
+
+
+class ErrorCategory(models.TextChoices):
+    NETWORK = "network", "Network"
+    TIMEOUT = "timeout", "Timeout"
+    SERVER_ERROR = "server_error", "Server error (5xx)"
+    CLIENT_ERROR = "client_error", "Client error (4xx)"
+    RATE_LIMITED = "rate_limited", "Rate limited (429)"
+    AUTHENTICATION = "authentication", "Authentication (401/403)"
+    REDIRECT = "redirect", "Redirect (3xx)"
+    UNEXPECTED_STATUS = "unexpected_status", "Unexpected status"
+    INVALID_RESPONSE = "invalid_response", "Invalid response"
+
+
+class Strategy(enum.Enum):
+    RETRY_WITH_BACKOFF = "retry_with_backoff"
+    RETRY_AFTER_HEADER = "retry_after_header"
+    GIVE_UP = "give_up"
+
+
+STRATEGIES: dict[ErrorCategory, Strategy] = {
+    ErrorCategory.NETWORK: Strategy.RETRY_WITH_BACKOFF,
+    ErrorCategory.TIMEOUT: Strategy.RETRY_WITH_BACKOFF,
+    ErrorCategory.SERVER_ERROR: Strategy.RETRY_WITH_BACKOFF,
+    ErrorCategory.RATE_LIMITED: Strategy.RETRY_AFTER_HEADER,
+    ErrorCategory.AUTHENTICATION: Strategy.GIVE_UP,
+    ErrorCategory.CLIENT_ERROR: Strategy.GIVE_UP,
+    ErrorCategory.REDIRECT: Strategy.GIVE_UP,
+    ErrorCategory.UNEXPECTED_STATUS: Strategy.RETRY_WITH_BACKOFF,
+    ErrorCategory.INVALID_RESPONSE: Strategy.RETRY_WITH_BACKOFF,
+}
+
+
+def categorize_status(status_code: int) -> ErrorCategory | None:
+    """The category of an HTTP status; ``None`` means delivered (2xx)."""
+    if 200 <= status_code <= 299:
+        return None
+    if status_code == 429:
+        return ErrorCategory.RATE_LIMITED
+    if status_code in (401, 403):
+        return ErrorCategory.AUTHENTICATION
+    if status_code == 408:
+        return ErrorCategory.TIMEOUT
+    if 300 <= status_code <= 399:
+        return ErrorCategory.REDIRECT
+    if 400 <= status_code <= 499:
+        return ErrorCategory.CLIENT_ERROR
+    if 500 <= status_code <= 599:
+        return ErrorCategory.SERVER_ERROR
+    return ErrorCategory.UNEXPECTED_STATUS
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """An endpoint's retry settings, as plain numbers."""
+
+    max_attempts: int
+    initial_delay: float
+    multiplier: float
+    max_delay: float
+
+
+def backoff_delay(failed_attempts: int, retry: RetrySettings) -> float:
+    """Seconds to wait after the ``failed_attempts``-th failure of a cycle.
+
+    ``initial * multiplier ** (failed_attempts - 1)``, capped at ``max_delay``:
+    2 s, 4 s, 8 s… with the defaults.
+    """
+    exponent = max(failed_attempts - 1, 0)
+    try:
+        delay = retry.initial_delay * retry.multiplier**exponent
+    except OverflowError:
+        delay = retry.max_delay
+    return min(delay, retry.max_delay)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or HTTP-date); ``None`` if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """What to do after a failed attempt: retry after ``delay`` seconds, or give up (``delay is None``)."""
+
+    delay: float | None
+
+    @property
+    def gives_up(self) -> bool:
+        return self.delay is None
+
+
+def decide_after_failure(
+    category: ErrorCategory,
+    *,
+    cycle_attempts_made: int,
+    retry: RetrySettings,
+    retry_after: float | None = None,
+) -> RetryDecision:
+    """Retry or give up after the ``cycle_attempts_made``-th attempt of a cycle failed with ``category``.
+
+    Precedence: a give-up category stops at once, whatever attempts remain;
+    then an exhausted attempt budget stops; otherwise 429 waits what
+    ``Retry-After`` asks (capped at ``max_delay``; backoff when the header is
+    missing) and every other retryable category backs off exponentially.
+    """
+    strategy = STRATEGIES[category]
+    if strategy is Strategy.GIVE_UP or cycle_attempts_made >= retry.max_attempts:
+        return RetryDecision(delay=None)
+    if strategy is Strategy.RETRY_AFTER_HEADER and retry_after is not None:
+        return RetryDecision(delay=min(retry_after, retry.max_delay))
+    return RetryDecision(delay=backoff_delay(cycle_attempts_made, retry))

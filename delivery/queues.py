@@ -1,0 +1,106 @@
+"""Redis connection and the four priority queues (urgent, high, normal, low).
+
+One Redis client (with its connection pool) per process, made on first use:
+building a client per request costs more than the enqueue itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from webhooks.priorities import Priority
+
+logger = logging.getLogger(__name__)
+
+JOB_FUNCTION = "delivery.jobs.deliver_webhook"
+# Seconds an RQ job may run beyond the endpoint's request timeout before RQ kills it.
+JOB_TIMEOUT_MARGIN = 60
+# Failed RQ jobs are kept for debugging; the database keeps the real record.
+FAILED_JOB_TTL = 7 * 24 * 3600
+
+_lock = threading.Lock()
+_connection: tuple[str, Redis] | None = None
+
+
+def redis_connection() -> Redis:
+    """This process's Redis client for ``settings.REDIS_URL`` (made once, shared by threads)."""
+    global _connection
+    with _lock:
+        if _connection is None or _connection[0] != settings.REDIS_URL:
+            client = Redis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                health_check_interval=30,
+            )
+            _connection = (settings.REDIS_URL, client)
+        return _connection[1]
+
+
+def delivery_queue(priority: int) -> Queue:
+    """The RQ queue that carries deliveries of ``priority``."""
+    return Queue(Priority(priority).queue_name, connection=redis_connection())
+
+
+def delivery_queues() -> list[Queue]:
+    """All priority queues, most urgent first (the order workers listen in)."""
+    return [Queue(name, connection=redis_connection()) for name in settings.DELIVERY_QUEUE_NAMES]
+
+
+def enqueue_delivery(
+    *, delivery_id: int, priority: int, timeout_seconds: float, at: datetime | None = None
+) -> bool:
+    """Put a ``deliver_webhook`` job for the delivery on its priority queue, now or at ``at``.
+
+    RQ's scheduler keeps times in whole seconds, truncated; ``at`` is rounded
+    *up* to the next second so that a retry is never sent before its backoff
+    has passed (it may be up to a second, plus the scheduler's poll interval, late).
+
+    Returns ``False`` (and logs) when Redis cannot be reached: the delivery's
+    row is already committed, so it waits in the database for the sweep
+    instead of being lost.
+    """
+    queue = delivery_queue(priority)
+    job_timeout = int(timeout_seconds) + JOB_TIMEOUT_MARGIN
+    description = f"deliver_webhook(delivery={delivery_id})"
+    try:
+        if at is not None:
+            queue.enqueue_at(
+                _next_whole_second(at),
+                JOB_FUNCTION,
+                delivery_id,
+                job_timeout=job_timeout,
+                result_ttl=0,
+                failure_ttl=FAILED_JOB_TTL,
+                description=description,
+            )
+        else:
+            queue.enqueue_call(
+                JOB_FUNCTION,
+                args=(delivery_id,),
+                timeout=job_timeout,
+                result_ttl=0,
+                failure_ttl=FAILED_JOB_TTL,
+                description=description,
+            )
+    except RedisError as exc:
+        logger.error(
+            "❌ Redis unavailable, delivery %s stays pending in the database until re-queued: %s",
+            delivery_id,
+            exc,
+        )
+        return False
+    return True
+
+
+def _next_whole_second(moment: datetime) -> datetime:
+    if moment.microsecond == 0:
+        return moment
+    return moment.replace(microsecond=0) + timedelta(seconds=1)

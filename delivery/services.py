@@ -1,0 +1,66 @@
+"""Writes on deliveries: create, queue, retry now."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from delivery.models import Delivery
+from delivery.queues import enqueue_delivery
+from webhooks.models import Callback, Endpoint
+from webhooks.priorities import PriorityDecision
+
+logger = logging.getLogger(__name__)
+
+
+def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: PriorityDecision) -> Delivery:
+    """Create the pending delivery of ``callback`` and queue it once the transaction commits.
+
+    A paused endpoint's delivery is created but not queued: it waits,
+    pending, until the endpoint is resumed.
+    """
+    delivery = Delivery.objects.create(
+        callback=callback,
+        endpoint=endpoint,
+        priority=decision.priority,
+        priority_reason=decision.reason,
+    )
+    if endpoint.is_active:
+        delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds)
+    return delivery
+
+
+def delivery_enqueue_on_commit(
+    delivery: Delivery, *, timeout_seconds: float, at: datetime | None = None
+) -> None:
+    """Queue the delivery's job (due now, or at ``at``) after the current transaction commits."""
+    delivery_id, priority = delivery.pk, delivery.priority
+    transaction.on_commit(
+        lambda: enqueue_delivery(
+            delivery_id=delivery_id, priority=priority, timeout_seconds=timeout_seconds, at=at
+        )
+    )
+
+
+def deliveries_retry_now(deliveries: QuerySet[Delivery]) -> int:
+    """Make waiting deliveries (pending or retrying) due now and queue them; returns how many.
+
+    Delivered, dead and in-flight deliveries are left alone (dead ones go
+    through the dead-letter queue's retry, which starts a new cycle).
+    """
+    waiting = [Delivery.Status.PENDING, Delivery.Status.RETRYING]
+    queued = 0
+    for delivery in deliveries.filter(status__in=waiting).select_related("endpoint"):
+        with transaction.atomic():
+            updated = Delivery.objects.filter(pk=delivery.pk, status__in=waiting).update(
+                next_attempt_at=timezone.now(), updated_at=timezone.now()
+            )
+            if updated:
+                delivery_enqueue_on_commit(delivery, timeout_seconds=delivery.endpoint.timeout_seconds)
+                queued += 1
+    logger.info("🔄 Retry now: %d deliveries queued", queued)
+    return queued

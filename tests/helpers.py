@@ -1,0 +1,37 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import json
+
+STK_SUCCESS = {
+    "Body": {
+        "stkCallback": {
+            "MerchantRequestID": "29115-34620561-1",
+            "CheckoutRequestID": "ws_CO_191220191020363925",
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "CallbackMetadata": {
+                "Item": [
+                    {"Name": "Amount", "Value": 1.0},
+                    {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+                    {"Name": "TransactionDate", "Value": 20191219102115},
+                    {"Name": "PhoneNumber", "Value": 254708374149},
+                ]
+            },
+        }
+    }
+}
+
+
+def stk_body(checkout_id: str = "ws_CO_191220191020363925") -> bytes:
+    """An STK callback body with odd spacing, so byte-for-byte relaying is visible."""
+    payload = json.loads(json.dumps(STK_SUCCESS))
+    payload["Body"]["stkCallback"]["CheckoutRequestID"] = checkout_id
+    return json.dumps(payload, indent=1).encode()
+
+
+def post_callback(client, user_id: str, body: bytes | None = None, content_type: str = "application/json"):
+    return client.generic(
+        "POST", f"/webhook/{user_id}", body if body is not None else stk_body(), content_type
+    )

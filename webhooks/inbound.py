@@ -1,0 +1,114 @@
+"""Checks on an inbound request body: size, content type, JSON object.
+
+Each check raises ``InboundRejected`` carrying the HTTP status and a message
+that names the problem; nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+# Headers kept with a callback: enough to tell where it came from, nothing sensitive.
+KEPT_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "User-Agent",
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Real-Ip",
+    "X-Request-Id",
+)
+
+
+class InboundRejected(Exception):
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Only JSON is accepted (``application/json``, any charset parameter, or ``application/*+json``)."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return
+    shown = media_type or "none"
+    raise InboundRejected(
+        415, "unsupported_media_type", f"Content-Type must be application/json, got {shown}."
+    )
+
+
+def check_size(length: int, limit: int) -> None:
+    if length > limit:
+        raise InboundRejected(
+            413, "payload_too_large", f"Body is {length} bytes; the limit is {limit} bytes."
+        )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, made safe to store; ``InboundRejected`` (400) otherwise.
+
+    Rejects invalid UTF-8, malformed JSON, ``NaN``/``Infinity`` and numbers
+    too large for a float, nesting deep enough to exhaust the parser, and any
+    top-level value that is not an object. The raw bytes are kept separately
+    and never altered; the parsed copy has NUL characters and lone surrogates
+    replaced, which no database JSON type can store.
+    """
+    if not body.strip():
+        raise InboundRejected(400, "invalid_json", "Body is empty; expected a JSON object.")
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except UnicodeDecodeError:
+        raise InboundRejected(400, "invalid_json", "Body is not valid UTF-8.") from None
+    except RecursionError:
+        raise InboundRejected(400, "invalid_json", "JSON is nested too deeply.") from None
+    except ValueError as exc:
+        raise InboundRejected(400, "invalid_json", f"Malformed JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InboundRejected(
+            400,
+            "invalid_json",
+            f"Expected a JSON object, got {type(payload).__name__.replace('dict', 'object')}.",
+        )
+    try:
+        return _storable(payload)
+    except RecursionError:
+        raise InboundRejected(400, "invalid_json", "JSON is nested too deeply.") from None
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {_clean_text(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _clean_text(text: str) -> str:
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def kept_headers(headers) -> dict[str, str]:
+    """The request headers worth keeping with the callback."""
+    return {name: headers[name][:500] for name in KEPT_HEADERS if name in headers}

@@ -1,0 +1,146 @@
+"""Users' endpoints (where and how to deliver) and the callbacks M-Pesa sent them."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
+from django.db import models
+
+from webhooks.priorities import Priority
+from webhooks.signing_secrets import generate_signing_secret
+
+user_id_validator = RegexValidator(
+    regex=r"^[A-Za-z0-9_-]{1,64}$",
+    message="A user id is 1 to 64 letters, digits, '_' or '-' (it becomes part of the inbound URL).",
+)
+http_url_validator = URLValidator(
+    schemes=["http", "https"],
+    message="Enter a full web address starting with http:// or https://.",
+)
+
+
+# Defaults are callables so that migrations do not freeze the environment's values.
+def default_max_attempts() -> int:
+    return settings.DELIVERY_DEFAULT_MAX_ATTEMPTS
+
+
+def default_initial_delay() -> float:
+    return settings.DELIVERY_DEFAULT_INITIAL_DELAY
+
+
+def default_multiplier() -> float:
+    return settings.DELIVERY_DEFAULT_MULTIPLIER
+
+
+def default_max_delay() -> float:
+    return settings.DELIVERY_DEFAULT_MAX_DELAY
+
+
+def default_timeout() -> float:
+    return settings.DELIVERY_DEFAULT_TIMEOUT
+
+
+class Endpoint(models.Model):
+    """A user (merchant) of the relay: the app their callbacks go to and how hard to try."""
+
+    user_id = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[user_id_validator],
+        help_text="Identifies the user in the inbound URL M-Pesa calls: /webhook/<user id>.",
+    )
+    url = models.CharField(
+        "delivery URL",
+        max_length=2000,
+        validators=[http_url_validator],
+        help_text="The user's own app: every callback is POSTed here, signed.",
+    )
+    signing_secret = models.CharField(max_length=100, default=generate_signing_secret, editable=False)
+    is_active = models.BooleanField(
+        "active",
+        default=True,
+        db_index=True,
+        help_text="Paused endpoints keep receiving callbacks; deliveries wait until it is resumed.",
+    )
+    default_priority = models.PositiveSmallIntegerField(
+        choices=Priority.choices, default=Priority.NORMAL, db_index=True
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=default_max_attempts,
+        validators=[
+            MinValueValidator(1, "Allow at least 1 attempt (the first delivery)."),
+            MaxValueValidator(50, "50 attempts is the most allowed."),
+        ],
+        help_text="Attempts per delivery, the first included (attempt 1 is immediate).",
+    )
+    initial_delay_seconds = models.FloatField(
+        "initial delay (seconds)",
+        default=default_initial_delay,
+        validators=[MinValueValidator(0, "The delay before the first retry cannot be negative.")],
+        help_text="Wait before the first retry; each later retry waits longer by the multiplier.",
+    )
+    backoff_multiplier = models.FloatField(
+        default=default_multiplier,
+        validators=[
+            MinValueValidator(1, "The multiplier must be 1 or more (1 keeps the delay the same)."),
+            MaxValueValidator(10, "A multiplier above 10 grows delays too fast to be useful."),
+        ],
+    )
+    max_delay_seconds = models.FloatField(
+        "max delay (seconds)",
+        default=default_max_delay,
+        validators=[
+            MinValueValidator(0, "The longest delay cannot be negative."),
+            MaxValueValidator(7 * 24 * 3600, "The longest delay is at most 7 days."),
+        ],
+        help_text="No retry waits longer than this, whatever the multiplier or a Retry-After header says.",
+    )
+    timeout_seconds = models.FloatField(
+        "request timeout (seconds)",
+        default=default_timeout,
+        validators=[
+            MinValueValidator(0.1, "The request timeout must be more than 0 seconds."),
+            MaxValueValidator(120, "The request timeout is at most 120 seconds."),
+        ],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+    def clean(self) -> None:
+        if (
+            self.max_delay_seconds is not None
+            and self.initial_delay_seconds is not None
+            and self.max_delay_seconds < self.initial_delay_seconds
+        ):
+            raise ValidationError(
+                {"max_delay_seconds": "The longest delay cannot be shorter than the initial delay."}
+            )
+
+    @property
+    def inbound_path(self) -> str:
+        """The path M-Pesa must call for this user."""
+        return f"/webhook/{self.user_id}"
+
+
+class Callback(models.Model):
+    """One callback exactly as M-Pesa sent it, kept before M-Pesa gets its answer."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="callbacks")
+    raw_body = models.BinaryField(help_text="The request body, byte for byte; deliveries send exactly this.")
+    payload = models.JSONField(help_text="The parsed body, for reading and searching.")
+    headers = models.JSONField(default=dict, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"callback {self.pk} for {self.endpoint_id}"

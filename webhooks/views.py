@@ -1,0 +1,141 @@
+"""The inbound door M-Pesa calls, and the original design's priority test endpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import Http404
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from daraja.api_errors import error_response
+from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
+from webhooks.priorities import Priority
+from webhooks.selectors import endpoint_for_inbound
+from webhooks.services import callback_receive
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+class PublicJSONView(APIView):
+    """A view M-Pesa (or a curl) calls without credentials; it reads the raw body itself."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []
+    throttle_classes: list = []
+
+
+class InboundWebhookView(PublicJSONView):
+    """``POST /webhook/<user_id>``: keep the callback, then answer M-Pesa at once.
+
+    Order of checks: body size (413), content type (415), user (404), JSON
+    (400). A database that cannot be written answers 503 so that M-Pesa sees
+    a failure; nothing is half-written (one transaction).
+    """
+
+    def post(self, request, user_id: str):
+        try:
+            raw_body = _read_body(request)
+            check_content_type(request.content_type)
+            endpoint = endpoint_for_inbound(user_id)
+            if endpoint is None:
+                raise InboundRejected(
+                    404, "unknown_user", f"No endpoint is registered for user id {user_id!r}."
+                )
+            payload = parse_json_object(raw_body)
+            callback_receive(
+                endpoint=endpoint,
+                raw_body=raw_body,
+                payload=payload,
+                headers=kept_headers(request.headers),
+                source_ip=request.META.get("REMOTE_ADDR") or None,
+            )
+        except InboundRejected as rejected:
+            logger.warning(
+                "Inbound callback for %s refused (%s): %s", user_id, rejected.status, rejected.detail
+            )
+            return error_response(rejected.status, rejected.code, rejected.detail)
+        except DatabaseError as exc:
+            logger.error("❌ Database unavailable, callback for %s refused with 503: %s", user_id, exc)
+            return error_response(503, "service_unavailable", "The relay cannot store callbacks right now.")
+        return Response(ACCEPTED)
+
+
+def _read_body(request) -> bytes:
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    check_size(declared, limit)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise InboundRejected(413, "payload_too_large", f"Body is over the limit of {limit} bytes.") from None
+    check_size(len(body), limit)
+    return body
+
+
+class TestPriorityView(PublicJSONView):
+    """``POST /test/priority/<user_id>/<level>``: queue a sample STK callback at that priority.
+
+    On only when ``DJANGO_DEBUG`` or ``ENABLE_TEST_ENDPOINTS`` is true; a 404 otherwise.
+    """
+
+    def post(self, request, user_id: str, level: str):
+        if not settings.ENABLE_TEST_ENDPOINTS:
+            raise Http404
+        endpoint = endpoint_for_inbound(user_id)
+        if endpoint is None:
+            return error_response(404, "unknown_user", f"No endpoint is registered for user id {user_id!r}.")
+        priority = Priority.from_name(level)
+        raw_body = json.dumps(sample_stk_callback()).encode()
+        delivery = callback_receive(
+            endpoint=endpoint,
+            raw_body=raw_body,
+            payload=json.loads(raw_body),
+            headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-test-endpoint"},
+            source_ip=request.META.get("REMOTE_ADDR") or None,
+            priority_override=priority,
+        )
+        return Response(
+            {
+                "queued": True,
+                "priority": priority.queue_name,
+                "priority_value": int(priority),
+                "delivery_id": delivery.pk,
+                "webhook_id": delivery.webhook_id,
+            }
+        )
+
+
+def sample_stk_callback() -> dict:
+    """A successful STK push result with fresh ids, as M-Pesa documents it."""
+    suffix = uuid.uuid4().hex[:12]
+    return {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": f"test-{suffix}",
+                "CheckoutRequestID": f"ws_CO_test_{suffix}",
+                "ResultCode": 0,
+                "ResultDesc": "The service request is processed successfully.",
+                "CallbackMetadata": {
+                    "Item": [
+                        {"Name": "Amount", "Value": 1.0},
+                        {"Name": "MpesaReceiptNumber", "Value": f"T{suffix[:9].upper()}"},
+                        {"Name": "TransactionDate", "Value": 20191219102115},
+                        {"Name": "PhoneNumber", "Value": 254708374149},
+                    ]
+                },
+            }
+        }
+    }
