@@ -1,6 +1,7 @@
 """Logging helpers: personal data never leaves the process unmasked."""
 
 import logging
+import sys
 
 from daraja.masking import mask_phone_numbers
 
@@ -20,3 +21,22 @@ class MaskPersonalDataFilter(logging.Filter):
             record.msg = masked
             record.args = None
         return True
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    Test runners and process managers swap ``sys.stderr``; a handler that
+    kept the stream it was configured with would write to a closed file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass  # always the current sys.stderr

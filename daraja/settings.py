@@ -159,7 +159,7 @@ LOGGING = {
     },
     "handlers": {
         "console": {
-            "class": "logging.StreamHandler",
+            "()": "daraja.logging.ConsoleHandler",
             "formatter": "human",
             "filters": ["mask_personal_data"],
         },
