@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from webhooks.selectors import endpoint_for_inbound
+from webhooks.selectors import endpoint_by_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def demo_receiver(request, user_id: str):
     """Answer 200 to a delivery whose signature verifies with ``user_id``'s secret, 401 otherwise."""
     if not settings.ENABLE_DEMO_RECEIVER:
         raise Http404
-    endpoint = endpoint_for_inbound(user_id)
+    endpoint = endpoint_by_user_id(user_id)
     if endpoint is None:
         return JsonResponse({"error": "unknown_user"}, status=404)
     try:

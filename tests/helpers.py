@@ -31,7 +31,14 @@ def stk_body(checkout_id: str = "ws_CO_191220191020363925") -> bytes:
     return json.dumps(payload, indent=1).encode()
 
 
+def inbound_path(user_id: str) -> str:
+    from webhooks.models import Endpoint
+
+    return Endpoint.objects.get(user_id=user_id).inbound_path
+
+
 def post_callback(client, user_id: str, body: bytes | None = None, content_type: str = "application/json"):
+    """POST a callback to the user's inbound path (token included), as M-Pesa would."""
     return client.generic(
-        "POST", f"/webhook/{user_id}", body if body is not None else stk_body(), content_type
+        "POST", inbound_path(user_id), body if body is not None else stk_body(), content_type
     )

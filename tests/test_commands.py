@@ -24,7 +24,8 @@ def test_creates_an_endpoint_with_defaults_and_prints_what_m_pesa_and_the_mercha
     assert printed["created"] is True
     assert printed["user_id"] == "shop1"
     assert printed["url"] == "https://shop.example/hooks/mpesa"
-    assert printed["inbound_path"] == "/webhook/shop1"
+    assert printed["inbound_path"] == f"/webhook/shop1/{endpoint.inbound_token}"
+    assert len(endpoint.inbound_token) == 32
     assert printed["signing_secret"] == endpoint.signing_secret
     assert printed["signing_secret"].startswith("whsec_")
     assert (printed["max_attempts"], printed["initial_delay_seconds"], printed["backoff_multiplier"]) == (

@@ -6,7 +6,7 @@ import pytest
 
 from delivery.models import Delivery
 from delivery.queues import delivery_queues
-from tests.helpers import post_callback, stk_body
+from tests.helpers import inbound_path, post_callback, stk_body
 from webhooks.models import Callback
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,15 +20,17 @@ def nothing_written() -> bool:
     )
 
 
-@pytest.mark.parametrize("path", ["/webhook/shop1", "/webhook/shop1/"])
-def test_a_callback_is_kept_and_queued_before_m_pesa_gets_its_answer(client, endpoint_factory, path):
+@pytest.mark.parametrize("trailing_slash", ["", "/"])
+def test_a_callback_is_kept_and_queued_before_m_pesa_gets_its_answer(
+    client, endpoint_factory, trailing_slash
+):
     # given
-    endpoint_factory(user_id="shop1", default_priority=1)
+    endpoint = endpoint_factory(user_id="shop1", default_priority=1)
     body = stk_body()
     # when
     response = client.generic(
         "POST",
-        path,
+        endpoint.inbound_path + trailing_slash,
         body,
         "application/json; charset=utf-8",
         HTTP_USER_AGENT="Safaricom",
@@ -75,7 +77,7 @@ def test_bad_input_gets_a_json_error_and_writes_nothing(
     client, endpoint_factory, body, content_type, status, code
 ):
     endpoint_factory(user_id="shop1")
-    response = client.generic("POST", "/webhook/shop1", body, content_type, CONTENT_TYPE=content_type)
+    response = client.generic("POST", inbound_path("shop1"), body, content_type, CONTENT_TYPE=content_type)
     assert response.status_code == status
     assert response.json()["error"] == code
     assert response.json()["detail"]
@@ -83,13 +85,12 @@ def test_bad_input_gets_a_json_error_and_writes_nothing(
 
 
 def test_an_unknown_user_is_a_404_and_writes_nothing(client, endpoint_factory):
-    endpoint_factory(user_id="shop1")
-    response = post_callback(client, "nobody")
+    endpoint = endpoint_factory(user_id="shop1")
+    response = client.generic(
+        "POST", f"/webhook/nobody/{endpoint.inbound_token}", stk_body(), "application/json"
+    )
     assert response.status_code == 404
-    assert response.json() == {
-        "error": "unknown_user",
-        "detail": "No endpoint is registered for user id 'nobody'.",
-    }
+    assert response.json() == {"error": "not_found", "detail": "Not found."}
     assert nothing_written()
 
 
@@ -111,7 +112,7 @@ def test_the_body_limit_is_configurable(client, endpoint_factory, settings):
 
 def test_other_methods_are_refused_with_json(client, endpoint_factory):
     endpoint_factory(user_id="shop1")
-    response = client.get("/webhook/shop1")
+    response = client.get(inbound_path("shop1"))
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
 

@@ -1,10 +1,14 @@
 """Users' endpoints (where and how to deliver) and the callbacks M-Pesa sent them."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
+from webhooks.inbound_tokens import contains_forbidden_word, generate_inbound_token
+from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
 from webhooks.signing_secrets import generate_signing_secret
 
@@ -12,6 +16,17 @@ user_id_validator = RegexValidator(
     regex=r"^[A-Za-z0-9_-]{1,64}$",
     message="A user id is 1 to 64 letters, digits, '_' or '-' (it becomes part of the inbound URL).",
 )
+
+
+def validate_no_forbidden_word(value: str) -> None:
+    word = contains_forbidden_word(value)
+    if word:
+        raise ValidationError(
+            f"M-Pesa refuses callback URLs containing {word!r}; choose a user id without it.",
+            code="forbidden_word",
+        )
+
+
 http_url_validator = URLValidator(
     schemes=["http", "https"],
     message="Enter a full web address starting with http:// or https://.",
@@ -39,14 +54,33 @@ def default_timeout() -> float:
     return settings.DELIVERY_DEFAULT_TIMEOUT
 
 
+class ValidationFallback(models.TextChoices):
+    ACCEPT = "accept", "Accept the payment"
+    REJECT = "reject", "Reject it (C2B00016)"
+
+
 class Endpoint(models.Model):
     """A user (merchant) of the relay: the app their callbacks go to and how hard to try."""
 
     user_id = models.CharField(
         max_length=64,
         unique=True,
-        validators=[user_id_validator],
-        help_text="Identifies the user in the inbound URL M-Pesa calls: /webhook/<user id>.",
+        validators=[user_id_validator, validate_no_forbidden_word],
+        help_text="Identifies the user in the inbound URL M-Pesa calls.",
+    )
+    inbound_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=generate_inbound_token,
+        editable=False,
+        help_text="The secret part of the inbound URL; a request without it is refused.",
+    )
+    allow_legacy_path = models.BooleanField(
+        "allow the legacy path",
+        default=False,
+        help_text="Also accept callbacks on the bare /webhook/<user id> path, without the token. "
+        "Only for merchants who cannot re-register their M-Pesa URLs yet: anyone who knows the "
+        "user id can post to that path.",
     )
     url = models.CharField(
         "delivery URL",
@@ -63,6 +97,37 @@ class Endpoint(models.Model):
     )
     default_priority = models.PositiveSmallIntegerField(
         choices=Priority.choices, default=Priority.NORMAL, db_index=True
+    )
+    priority_override = models.PositiveSmallIntegerField(
+        choices=Priority.choices,
+        null=True,
+        blank=True,
+        help_text="When set, every callback gets this priority, whatever the rules say.",
+    )
+    use_payment_rules = models.BooleanField(
+        default=True,
+        help_text="Failed payments go URGENT, high values HIGH, informational callbacks LOW.",
+    )
+    high_value_threshold = models.DecimalField(
+        "high-value threshold (KES)",
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("100000"),
+        validators=[MinValueValidator(Decimal("0"), "The high-value threshold cannot be negative.")],
+        help_text="Payments of at least this amount are delivered with HIGH priority.",
+    )
+    validation_url = models.CharField(
+        "C2B validation URL",
+        max_length=2000,
+        blank=True,
+        validators=[http_url_validator],
+        help_text="Where C2B validation requests are forwarded, synchronously, for an accept/reject answer.",
+    )
+    validation_fallback = models.CharField(
+        max_length=8,
+        choices=ValidationFallback.choices,
+        default=ValidationFallback.ACCEPT,
+        help_text="What M-Pesa is told when the validation URL does not answer in time or answers garbage.",
     )
     max_attempts = models.PositiveSmallIntegerField(
         default=default_max_attempts,
@@ -123,8 +188,15 @@ class Endpoint(models.Model):
 
     @property
     def inbound_path(self) -> str:
-        """The path M-Pesa must call for this user."""
+        """The path M-Pesa must call for this user (the token makes it unguessable)."""
+        return f"/webhook/{self.user_id}/{self.inbound_token}"
+
+    @property
+    def legacy_inbound_path(self) -> str:
         return f"/webhook/{self.user_id}"
+
+
+KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in CallbackKind]
 
 
 class Callback(models.Model):
@@ -136,11 +208,40 @@ class Callback(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     received_at = models.DateTimeField(db_index=True)
+
+    # What the payload says (webhooks.mpesa.extract_facts); blank where it could not be read.
+    kind = models.CharField(max_length=32, choices=KIND_CHOICES, default=CallbackKind.UNKNOWN, db_index=True)
+    result_code = models.CharField(max_length=32, blank=True, db_index=True)
+    result_description = models.TextField(blank=True)
+    is_success = models.BooleanField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    receipt_number = models.CharField(max_length=64, blank=True, db_index=True)
+    checkout_request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    merchant_request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    trans_id = models.CharField(max_length=64, blank=True, db_index=True)
+    conversation_id = models.CharField(max_length=128, blank=True, db_index=True)
+    originator_conversation_id = models.CharField(max_length=128, blank=True, db_index=True)
+    transaction_time = models.DateTimeField(null=True, blank=True)
+    account_reference = models.CharField(max_length=128, blank=True, db_index=True)
+    phone_number_masked = models.CharField(max_length=80, blank=True)
+    correlation_id = models.CharField(
+        max_length=128, blank=True, db_index=True, help_text="The kind's de-duplication id."
+    )
+
+    # The same callback arriving again within the window is counted here, not delivered again.
+    duplicate_count = models.PositiveIntegerField(default=0)
+    last_duplicate_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["endpoint", "kind", "correlation_id", "received_at"], name="callback_duplicate_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"callback {self.pk} for {self.endpoint_id}"

@@ -34,6 +34,9 @@ class PriorityReason(models.TextChoices):
 
     ENDPOINT_DEFAULT = "endpoint_default", "Endpoint default"
     OVERRIDE = "override", "Explicit override"
+    FAILED_PAYMENT = "failed_payment", "Failed payment"
+    HIGH_VALUE = "high_value", "High-value payment"
+    INFORMATIONAL = "informational", "Informational callback"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,14 @@ from django.urls import re_path
 from webhooks.views import InboundWebhookView, TestPriorityView
 
 urlpatterns = [
-    re_path(r"^webhook/(?P<user_id>[^/]+)/?$", InboundWebhookView.as_view(), name="inbound-webhook"),
+    # /webhook/<user_id>/<token>[/c2b-validation|/c2b-confirmation]: the inbound door.
+    re_path(
+        r"^webhook/(?P<user_id>[^/]+)/(?P<token>[a-z0-9]{16,64})(?:/(?P<hint>c2b-validation|c2b-confirmation))?/?$",
+        InboundWebhookView.as_view(),
+        name="inbound-webhook",
+    ),
+    # The original design's bare path: only for endpoints explicitly marked legacy.
+    re_path(r"^webhook/(?P<user_id>[^/]+)/?$", InboundWebhookView.as_view(), name="inbound-webhook-legacy"),
     re_path(
         r"^test/priority/(?P<user_id>[^/]+)/(?P<level>low|normal|high|urgent)/?$",
         TestPriorityView.as_view(),

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from daraja.api_errors import error_response
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.priorities import Priority
-from webhooks.selectors import endpoint_for_inbound
+from webhooks.selectors import endpoint_by_user_id, endpoint_for_inbound
 from webhooks.services import callback_receive
 
 logger = logging.getLogger(__name__)
@@ -42,15 +42,14 @@ class InboundWebhookView(PublicJSONView):
     a failure; nothing is half-written (one transaction).
     """
 
-    def post(self, request, user_id: str):
+    def post(self, request, user_id: str, token: str | None = None, hint: str | None = None):
         try:
             raw_body = _read_body(request)
             check_content_type(request.content_type)
-            endpoint = endpoint_for_inbound(user_id)
+            endpoint = endpoint_for_inbound(user_id, token)
             if endpoint is None:
-                raise InboundRejected(
-                    404, "unknown_user", f"No endpoint is registered for user id {user_id!r}."
-                )
+                # Unknown user, wrong token or legacy path not allowed: one answer for all, no detail.
+                raise InboundRejected(404, "not_found", "Not found.")
             payload = parse_json_object(raw_body)
             callback_receive(
                 endpoint=endpoint,
@@ -94,7 +93,7 @@ class TestPriorityView(PublicJSONView):
     def post(self, request, user_id: str, level: str):
         if not settings.ENABLE_TEST_ENDPOINTS:
             raise Http404
-        endpoint = endpoint_for_inbound(user_id)
+        endpoint = endpoint_by_user_id(user_id)
         if endpoint is None:
             return error_response(404, "unknown_user", f"No endpoint is registered for user id {user_id!r}.")
         priority = Priority.from_name(level)
