@@ -92,7 +92,9 @@ def delivery_attempt(*, delivery_id: int) -> str:
 def _delivery_headers(
     delivery: Delivery, endpoint: Endpoint, *, body: bytes, attempt_number: int, at: datetime
 ) -> dict[str, str]:
-    return {
+    """Standard Webhooks headers, plus what the relay knows about the callback (kind, result, id)."""
+    callback = delivery.callback
+    headers = {
         "Content-Type": "application/json",
         "User-Agent": settings.DELIVERY_USER_AGENT,
         **standard_webhook_headers(
@@ -101,7 +103,13 @@ def _delivery_headers(
         "X-Daraja-Attempt": str(attempt_number),
         "X-Daraja-Priority": Priority(delivery.priority).queue_name,
         "X-Daraja-User-Id": endpoint.user_id,
+        "X-Daraja-Kind": callback.kind,
     }
+    if callback.result_code:
+        headers["X-Daraja-Result-Code"] = callback.result_code
+    if callback.correlation_id:
+        headers["X-Daraja-Correlation-Id"] = callback.correlation_id
+    return headers
 
 
 def _record_outcome(
