@@ -106,6 +106,33 @@ ENABLE_TEST_ENDPOINTS = env.bool("ENABLE_TEST_ENDPOINTS", default=DEBUG)
 # A built-in receiver at /demo/receiver that verifies signatures: the README's first delivery goes there.
 ENABLE_DEMO_RECEIVER = env.bool("ENABLE_DEMO_RECEIVER", default=DEBUG)
 WEBHOOK_SERVICE_PORT = env.int("WEBHOOK_SERVICE_PORT", default=3001)
+# A callback repeating an earlier one (same kind, correlation id and result) within this window is
+# acknowledged and counted, not delivered again.
+DUPLICATE_WINDOW_HOURS = env.float("DUPLICATE_WINDOW_HOURS", default=72)
+# C2B validation is answered synchronously: M-Pesa waits about 8 s, the merchant gets at most this.
+C2B_VALIDATION_BUDGET_SECONDS = env.float("C2B_VALIDATION_BUDGET_SECONDS", default=5.0)
+# Source-address allowlist for the inbound door (off by default). Safaricom publishes its callback
+# addresses (Daraja "Getting Started"); the list changes from time to time, hence configuration.
+INBOUND_SOURCE_ALLOWLIST_ENABLED = env.bool("INBOUND_SOURCE_ALLOWLIST_ENABLED", default=False)
+INBOUND_ALLOWED_SOURCES = env.list(
+    "INBOUND_ALLOWED_SOURCES",
+    default=[
+        "196.201.214.200",
+        "196.201.214.206",
+        "196.201.214.207",
+        "196.201.214.208",
+        "196.201.213.114",
+        "196.201.213.44",
+        "196.201.212.127",
+        "196.201.212.138",
+        "196.201.212.129",
+        "196.201.212.136",
+        "196.201.212.74",
+        "196.201.212.69",
+    ],
+)
+# Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; empty: the socket address is the client.
+INBOUND_TRUSTED_PROXIES = env.list("INBOUND_TRUSTED_PROXIES", default=[])
 
 # --- Delivery defaults (each endpoint may override its own) ----------------
 DELIVERY_DEFAULT_MAX_ATTEMPTS = env.int("DELIVERY_DEFAULT_MAX_ATTEMPTS", default=3)

@@ -64,6 +64,34 @@ def delivery_attempt(*, delivery_id: int) -> str:
         )
         return "held"
 
+    outcome, _ = attempt_send(
+        delivery,
+        url=endpoint.url,
+        connect_timeout=min(settings.DELIVERY_CONNECT_TIMEOUT, endpoint.timeout_seconds),
+        read_timeout=endpoint.timeout_seconds,
+        retry=endpoint_retry_settings(endpoint),
+    )
+    return outcome
+
+
+def endpoint_retry_settings(endpoint: Endpoint) -> RetrySettings:
+    return RetrySettings(
+        max_attempts=endpoint.max_attempts,
+        initial_delay=endpoint.initial_delay_seconds,
+        multiplier=endpoint.backoff_multiplier,
+        max_delay=endpoint.max_delay_seconds,
+    )
+
+
+def attempt_send(
+    delivery: Delivery, *, url: str, connect_timeout: float, read_timeout: float, retry: RetrySettings
+) -> tuple[str, transport.TransportResult]:
+    """Sign and POST a claimed (``delivering``) delivery to ``url``, record the attempt and the next state.
+
+    Returns the attempt's outcome and what the receiver answered. The C2B
+    validation exchange uses this too, with the validation URL and budget.
+    """
+    endpoint = delivery.endpoint
     attempt_number = delivery.attempt_count + 1
     cycle_attempt = delivery.cycle_attempt_count + 1
     body = bytes(delivery.callback.raw_body)
@@ -72,21 +100,22 @@ def delivery_attempt(*, delivery_id: int) -> str:
 
     logger.info(
         "🚀 Delivering webhook to %s (delivery %s, attempt %d/%d, %s)",
-        redact_url(endpoint.url),
-        delivery_id,
+        redact_url(url),
+        delivery.pk,
         cycle_attempt,
-        endpoint.max_attempts,
+        retry.max_attempts,
         Priority(delivery.priority).queue_name,
     )
     result = transport.post(
-        endpoint.url,
+        url,
         body,
         headers,
-        connect_timeout=min(settings.DELIVERY_CONNECT_TIMEOUT, endpoint.timeout_seconds),
-        read_timeout=endpoint.timeout_seconds,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         max_response_bytes=settings.DELIVERY_MAX_RESPONSE_BYTES,
     )
-    return _record_outcome(delivery, endpoint, result, attempt_number, cycle_attempt, started_at)
+    outcome = _record_outcome(delivery, endpoint, result, attempt_number, cycle_attempt, started_at, retry)
+    return outcome, result
 
 
 def _delivery_headers(
@@ -119,6 +148,7 @@ def _record_outcome(
     attempt_number: int,
     cycle_attempt: int,
     started_at: datetime,
+    retry: RetrySettings,
 ) -> str:
     """Write the attempt row and the delivery's next state in one transaction."""
     if result.status_code is not None:
@@ -137,12 +167,7 @@ def _record_outcome(
         decision = decide_after_failure(
             category,
             cycle_attempts_made=cycle_attempt,
-            retry=RetrySettings(
-                max_attempts=endpoint.max_attempts,
-                initial_delay=endpoint.initial_delay_seconds,
-                multiplier=endpoint.backoff_multiplier,
-                max_delay=endpoint.max_delay_seconds,
-            ),
+            retry=retry,
             retry_after=parse_retry_after(result.retry_after),
         )
         if decision.gives_up:
@@ -189,11 +214,15 @@ def _record_outcome(
             )
         delivery.save()
 
-    _log_outcome(delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay)
+    _log_outcome(
+        delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay, retry
+    )
     return outcome
 
 
-def _log_outcome(delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay):
+def _log_outcome(
+    delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay, retry
+):
     if outcome == DeliveryAttempt.Outcome.DELIVERED:
         logger.info(
             "✅ Webhook delivered to %s (delivery %s, HTTP %s, %dms)",
@@ -209,7 +238,7 @@ def _log_outcome(delivery, endpoint, result, category, error_message, outcome, c
             "⏳ Retrying in %dms (attempt %d/%d)",
             retry_delay * 1000,
             cycle_attempt + 1,
-            endpoint.max_attempts,
+            retry.max_attempts,
         )
     else:
         logger.error(

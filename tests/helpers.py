@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 STK_SUCCESS = {
     "Body": {
@@ -38,7 +39,11 @@ def inbound_path(user_id: str) -> str:
 
 
 def post_callback(client, user_id: str, body: bytes | None = None, content_type: str = "application/json"):
-    """POST a callback to the user's inbound path (token included), as M-Pesa would."""
-    return client.generic(
-        "POST", inbound_path(user_id), body if body is not None else stk_body(), content_type
-    )
+    """POST a callback to the user's inbound path (token included), as M-Pesa would.
+
+    Without a body, a fresh STK callback (its own CheckoutRequestID) is sent,
+    so two calls are two payments, not a duplicate.
+    """
+    if body is None:
+        body = stk_body(f"ws_CO_{uuid.uuid4().hex[:16]}")
+    return client.generic("POST", inbound_path(user_id), body, content_type)

@@ -4,7 +4,7 @@ import pytest
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery
-from tests.helpers import post_callback
+from tests.helpers import post_callback, stk_body
 from tests.support import Reply, run_worker
 from webhooks.models import Endpoint
 
@@ -102,7 +102,7 @@ def test_dead_letters_filter_by_category_and_bulk_retry_delivers(
 def test_delivery_page_shows_every_attempt(staff_client, client, receiver, endpoint_factory):
     endpoint_factory(user_id="shop1")
     receiver.script("/hook", Reply(status=503, body=b"try later"))
-    post_callback(client, "shop1")
+    post_callback(client, "shop1", stk_body())
     run_worker(until=lambda: Delivery.objects.get().status == Delivery.Status.DELIVERED)
     delivery = Delivery.objects.get()
     page = staff_client.get(f"/admin/delivery/delivery/{delivery.pk}/change/")

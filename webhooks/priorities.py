@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import models
+
+from webhooks.mpesa import CallbackFacts, CallbackKind
 
 
 class Priority(models.IntegerChoices):
@@ -37,6 +40,21 @@ class PriorityReason(models.TextChoices):
     FAILED_PAYMENT = "failed_payment", "Failed payment"
     HIGH_VALUE = "high_value", "High-value payment"
     INFORMATIONAL = "informational", "Informational callback"
+    C2B_VALIDATION = "c2b_validation", "C2B validation (answered at once)"
+
+
+# Kinds that move money: a failure among these is what the original design calls critical.
+PAYMENT_KINDS = frozenset(
+    {
+        CallbackKind.STK_CALLBACK,
+        CallbackKind.C2B_CONFIRMATION,
+        CallbackKind.B2C_RESULT,
+        CallbackKind.B2B_RESULT,
+        CallbackKind.REVERSAL_RESULT,
+    }
+)
+# Kinds that report on something rather than move money.
+INFORMATIONAL_KINDS = frozenset({CallbackKind.ACCOUNT_BALANCE_RESULT, CallbackKind.TRANSACTION_STATUS_RESULT})
 
 
 @dataclass(frozen=True)
@@ -45,12 +63,34 @@ class PriorityDecision:
     reason: PriorityReason
 
 
-def choose_priority(*, default: int, override: Priority | None = None) -> PriorityDecision:
-    """Pick a callback's priority: an explicit override wins, else the endpoint's default.
+def choose_priority(
+    *,
+    default: int,
+    override: int | None = None,
+    use_payment_rules: bool = False,
+    high_value_threshold: Decimal | None = None,
+    facts: CallbackFacts | None = None,
+) -> PriorityDecision:
+    """Pick a callback's priority. The first rule that applies wins:
 
-    M-Pesa-aware rules (failed payments, high values, informational kinds)
-    slot in between the two.
+    1. an explicit override (the endpoint's, or a test endpoint's) → that priority;
+    2. with payment rules on: a failed payment (a payment kind with a result
+       that is not success) → URGENT;
+    3. an amount at or above the high-value threshold → HIGH;
+    4. an informational kind (account balance, transaction status) → LOW;
+    5. otherwise the endpoint's default.
     """
     if override is not None:
         return PriorityDecision(Priority(override), PriorityReason.OVERRIDE)
+    if use_payment_rules and facts is not None:
+        if facts.kind in PAYMENT_KINDS and facts.is_success is False:
+            return PriorityDecision(Priority.URGENT, PriorityReason.FAILED_PAYMENT)
+        if (
+            high_value_threshold is not None
+            and facts.amount is not None
+            and facts.amount >= high_value_threshold
+        ):
+            return PriorityDecision(Priority.HIGH, PriorityReason.HIGH_VALUE)
+        if facts.kind in INFORMATIONAL_KINDS:
+            return PriorityDecision(Priority.LOW, PriorityReason.INFORMATIONAL)
     return PriorityDecision(Priority(default), PriorityReason.ENDPOINT_DEFAULT)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -10,11 +12,24 @@ from django.utils import timezone
 
 from delivery.models import Delivery
 from delivery.services import delivery_create, delivery_enqueue_on_commit
+from webhooks.duplicates import find_original, record_duplicate
 from webhooks.models import Callback, Endpoint
+from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.priorities import Priority, choose_priority
 from webhooks.signing_secrets import generate_signing_secret
 
 logger = logging.getLogger(__name__)
+
+C2B_KINDS = frozenset({CallbackKind.C2B_VALIDATION, CallbackKind.C2B_CONFIRMATION})
+
+
+def read_facts(payload: dict[str, Any], *, kind_hint: str | None = None) -> CallbackFacts:
+    """What the payload says. A C2B URL suffix (``c2b-validation``/``c2b-confirmation``) settles
+    validation against confirmation, which the two payload shapes alone cannot always tell apart."""
+    facts = extract_facts(payload)
+    if kind_hint and facts.kind in C2B_KINDS:
+        facts = dataclasses.replace(facts, kind=CallbackKind(kind_hint.replace("-", "_")))
+    return facts
 
 
 def callback_receive(
@@ -24,32 +39,98 @@ def callback_receive(
     payload: dict[str, Any],
     headers: dict[str, str],
     source_ip: str | None,
+    facts: CallbackFacts | None = None,
     priority_override: Priority | None = None,
 ) -> Delivery:
     """Keep a callback and its pending delivery in one transaction; the job is queued after commit.
 
     When this returns, the callback is in the database: M-Pesa may be told
-    it was accepted whatever happens to Redis afterwards.
+    it was accepted whatever happens to Redis afterwards. A repeat of a
+    callback already received (see ``webhooks.duplicates``) is only counted
+    on the original, and the original's delivery is returned: it is not
+    delivered again.
     """
-    decision = choose_priority(default=endpoint.default_priority, override=priority_override)
+    facts = facts or read_facts(payload)
     with transaction.atomic():
-        callback = Callback.objects.create(
+        original = find_original(endpoint, facts)
+        if original is not None:
+            record_duplicate(original)
+            logger.info(
+                "🔁 Duplicate %s %s for %s absorbed (first received as callback %s)",
+                facts.kind,
+                facts.correlation_id,
+                endpoint.user_id,
+                original.pk,
+            )
+            return original.deliveries.order_by("pk").first()
+        callback = callback_create(
             endpoint=endpoint,
             raw_body=raw_body,
             payload=payload,
             headers=headers,
             source_ip=source_ip,
-            received_at=timezone.now(),
+            facts=facts,
+        )
+        decision = choose_priority(
+            default=endpoint.default_priority,
+            override=priority_override if priority_override is not None else endpoint.priority_override,
+            use_payment_rules=endpoint.use_payment_rules,
+            high_value_threshold=endpoint.high_value_threshold,
+            facts=facts,
         )
         delivery = delivery_create(callback=callback, endpoint=endpoint, decision=decision)
     logger.info(
-        "📦 Callback %s received for %s, queued as delivery %s (%s)",
+        "📦 Callback %s (%s) received for %s, queued as delivery %s (%s: %s)",
         callback.pk,
+        facts.kind,
         endpoint.user_id,
         delivery.pk,
         decision.priority.queue_name,
+        decision.reason,
     )
     return delivery
+
+
+def callback_create(
+    *,
+    endpoint: Endpoint,
+    raw_body: bytes,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    source_ip: str | None,
+    facts: CallbackFacts,
+) -> Callback:
+    """Store a callback with the facts read from it (call inside a transaction)."""
+    return Callback.objects.create(
+        endpoint=endpoint,
+        raw_body=raw_body,
+        payload=payload,
+        headers=headers,
+        source_ip=source_ip,
+        received_at=timezone.now(),
+        kind=facts.kind,
+        result_code=facts.result_code[:32],
+        result_description=facts.result_description,
+        is_success=facts.is_success,
+        amount=_storable_amount(facts.amount),
+        receipt_number=facts.receipt_number[:64],
+        checkout_request_id=facts.checkout_request_id[:128],
+        merchant_request_id=facts.merchant_request_id[:128],
+        trans_id=facts.trans_id[:64],
+        conversation_id=facts.conversation_id[:128],
+        originator_conversation_id=facts.originator_conversation_id[:128],
+        transaction_time=facts.transaction_time,
+        account_reference=facts.account_reference[:128],
+        phone_number_masked=facts.phone_number_masked[:80],
+        correlation_id=facts.correlation_id[:128],
+    )
+
+
+def _storable_amount(amount: Decimal | None) -> Decimal | None:
+    """The amount if it fits the column (14 digits, 2 decimals); an absurd one is dropped, not fatal."""
+    if amount is None or not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+        return None
+    return amount.quantize(Decimal("0.01"))
 
 
 # Fields an operator may set on an endpoint, with their model names.

@@ -15,14 +15,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from daraja.api_errors import error_response
+from webhooks.c2b_validation import c2b_validate, fallback_answer
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
+from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
 from webhooks.selectors import endpoint_by_user_id, endpoint_for_inbound
-from webhooks.services import callback_receive
+from webhooks.services import callback_receive, read_facts
+from webhooks.sources import client_address, in_networks
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+CONFIRMED = {"ResultCode": 0, "ResultDesc": "Success"}
 
 
 class PublicJSONView(APIView):
@@ -35,29 +39,44 @@ class PublicJSONView(APIView):
 
 
 class InboundWebhookView(PublicJSONView):
-    """``POST /webhook/<user_id>``: keep the callback, then answer M-Pesa at once.
+    """``POST /webhook/<user_id>/<token>[/c2b-validation|/c2b-confirmation]``: keep it, answer M-Pesa.
 
-    Order of checks: body size (413), content type (415), user (404), JSON
-    (400). A database that cannot be written answers 503 so that M-Pesa sees
-    a failure; nothing is half-written (one transaction).
+    Order of checks: body size (413), content type (415), source address
+    when the allowlist is on (403), user and token (a bare 404), JSON (400).
+    A database that cannot be written answers 503 so that M-Pesa sees a
+    failure; nothing is half-written (one transaction). The answer is the
+    one each kind expects; C2B validation relays the merchant's accept/reject.
     """
 
     def post(self, request, user_id: str, token: str | None = None, hint: str | None = None):
         try:
             raw_body = _read_body(request)
             check_content_type(request.content_type)
+            source_ip = client_address(
+                request.META.get("REMOTE_ADDR"),
+                request.META.get("HTTP_X_FORWARDED_FOR"),
+                settings.INBOUND_TRUSTED_PROXIES,
+            )
+            if settings.INBOUND_SOURCE_ALLOWLIST_ENABLED and not in_networks(
+                source_ip, settings.INBOUND_ALLOWED_SOURCES
+            ):
+                raise InboundRejected(403, "forbidden_source", "This address may not send callbacks.")
             endpoint = endpoint_for_inbound(user_id, token)
             if endpoint is None:
                 # Unknown user, wrong token or legacy path not allowed: one answer for all, no detail.
                 raise InboundRejected(404, "not_found", "Not found.")
             payload = parse_json_object(raw_body)
-            callback_receive(
-                endpoint=endpoint,
-                raw_body=raw_body,
-                payload=payload,
-                headers=kept_headers(request.headers),
-                source_ip=request.META.get("REMOTE_ADDR") or None,
-            )
+            received = {
+                "endpoint": endpoint,
+                "raw_body": raw_body,
+                "payload": payload,
+                "headers": kept_headers(request.headers),
+                "source_ip": source_ip,
+                "facts": read_facts(payload, kind_hint=hint),
+            }
+            if received["facts"].kind == CallbackKind.C2B_VALIDATION and endpoint.validation_url:
+                return Response(c2b_validate(**received))
+            callback_receive(**received)
         except InboundRejected as rejected:
             logger.warning(
                 "Inbound callback for %s refused (%s): %s", user_id, rejected.status, rejected.detail
@@ -66,7 +85,16 @@ class InboundWebhookView(PublicJSONView):
         except DatabaseError as exc:
             logger.error("❌ Database unavailable, callback for %s refused with 503: %s", user_id, exc)
             return error_response(503, "service_unavailable", "The relay cannot store callbacks right now.")
-        return Response(ACCEPTED)
+        return Response(answer_for(received["facts"].kind, endpoint))
+
+
+def answer_for(kind: str, endpoint) -> dict:
+    """What M-Pesa expects back for a kept callback of ``kind``."""
+    if kind == CallbackKind.C2B_CONFIRMATION:
+        return CONFIRMED
+    if kind == CallbackKind.C2B_VALIDATION:
+        return fallback_answer(endpoint)  # no validation URL: the endpoint's standing answer
+    return ACCEPTED
 
 
 def _read_body(request) -> bytes:
