@@ -81,3 +81,45 @@ def test_an_unknown_priority_is_refused_by_the_parser(capsys):
     assert exit_info.value.code != 0
     assert "invalid choice" in capsys.readouterr().err
     assert not Endpoint.objects.exists()
+
+
+def test_m_pesa_settings_and_token_rotation():
+    first = add_endpoint(
+        "shop1",
+        "--url",
+        "https://a.example/hook",
+        "--validation-url",
+        "https://a.example/validate",
+        "--validation-fallback",
+        "reject",
+        "--high-value-threshold",
+        "5000",
+        "--priority-override",
+        "urgent",
+        "--legacy-path",
+        "on",
+    )
+    assert first["validation_url"] == "https://a.example/validate"
+    assert (first["validation_fallback"], first["high_value_threshold"]) == ("reject", "5000.00")
+    assert (first["priority_override"], first["legacy_path_allowed"]) == ("urgent", True)
+    assert first["c2b_validation_path"] == first["inbound_path"] + "/c2b-validation"
+    rotated = add_endpoint("shop1", "--rotate-token", "--priority-override", "none")
+    assert rotated["inbound_path"] != first["inbound_path"]
+    assert rotated["signing_secret"] == first["signing_secret"]
+    assert rotated["priority_override"] is None
+
+
+def test_a_bad_threshold_is_refused():
+    with pytest.raises(CommandError, match="must be a number"):
+        call_command("add_endpoint", "shop1", "--url", "https://a.example", "--high-value-threshold", "lots")
+    with pytest.raises(CommandError, match="cannot be negative"):
+        call_command(
+            "add_endpoint",
+            "shop1",
+            "--url",
+            "https://a.example",
+            "--high-value-threshold",
+            "-1",
+            stdout=io.StringIO(),
+        )
+    assert not Endpoint.objects.exists()

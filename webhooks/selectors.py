@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 
-from webhooks.models import Endpoint
+from django.db.models import Q, QuerySet
+
+from webhooks.models import Callback, Endpoint
 
 
 def endpoint_for_inbound(user_id: str, token: str | None) -> Endpoint | None:
@@ -26,3 +28,27 @@ def endpoint_for_inbound(user_id: str, token: str | None) -> Endpoint | None:
 
 def endpoint_by_user_id(user_id: str) -> Endpoint | None:
     return Endpoint.objects.filter(user_id=user_id).first()
+
+
+def callbacks_matching(query: str) -> QuerySet[Callback]:
+    """Callbacks a person is asking about, by the ids people quote.
+
+    ``query`` is matched exactly against the receipt number (any case),
+    CheckoutRequestID, MerchantRequestID, TransID, ConversationID and
+    OriginatorConversationID; three or four digits also match the last digits of
+    the (masked) phone number. Newest first; an empty query matches nothing.
+    """
+    query = query.strip()
+    if not query:
+        return Callback.objects.none()
+    condition = (
+        Q(receipt_number__iexact=query)
+        | Q(checkout_request_id=query)
+        | Q(merchant_request_id=query)
+        | Q(trans_id=query)
+        | Q(conversation_id=query)
+        | Q(originator_conversation_id=query)
+    )
+    if query.isdigit() and 3 <= len(query) <= 4:
+        condition |= Q(phone_number_masked__endswith=query[-3:])
+    return Callback.objects.filter(condition).order_by("-received_at")

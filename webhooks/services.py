@@ -13,6 +13,7 @@ from django.utils import timezone
 from delivery.models import Delivery
 from delivery.services import delivery_create, delivery_enqueue_on_commit
 from webhooks.duplicates import find_original, record_duplicate
+from webhooks.inbound_tokens import generate_inbound_token
 from webhooks.models import Callback, Endpoint
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.priorities import Priority, choose_priority
@@ -143,6 +144,12 @@ ENDPOINT_SETTINGS = (
     "max_delay_seconds",
     "timeout_seconds",
     "is_active",
+    "priority_override",
+    "use_payment_rules",
+    "high_value_threshold",
+    "validation_url",
+    "validation_fallback",
+    "allow_legacy_path",
 )
 
 
@@ -189,6 +196,17 @@ def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
     endpoint.save(update_fields=["signing_secret", "updated_at"])
     logger.info("🔑 Signing secret rotated for endpoint %s", endpoint.user_id)
     return endpoint.signing_secret
+
+
+def endpoint_rotate_inbound_token(*, endpoint: Endpoint) -> str:
+    """Give the endpoint a new inbound token; the old inbound URL stops working at once.
+
+    Returns the new inbound path, which must be registered with M-Pesa.
+    """
+    endpoint.inbound_token = generate_inbound_token()
+    endpoint.save(update_fields=["inbound_token", "updated_at"])
+    logger.info("🔑 Inbound token rotated for endpoint %s", endpoint.user_id)
+    return endpoint.inbound_path
 
 
 def _enqueue_waiting_deliveries(endpoint: Endpoint) -> None:

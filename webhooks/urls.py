@@ -5,7 +5,7 @@ from webhooks.views import InboundWebhookView, TestPriorityView
 urlpatterns = [
     # /webhook/<user_id>/<token>[/c2b-validation|/c2b-confirmation]: the inbound door.
     re_path(
-        r"^webhook/(?P<user_id>[^/]+)/(?P<token>[a-z0-9]{16,64})(?:/(?P<hint>c2b-validation|c2b-confirmation))?/?$",
+        r"^webhook/(?P<user_id>[^/]+)/(?P<token>[^/]+)(?:/(?P<hint>c2b-validation|c2b-confirmation))?/?$",
         InboundWebhookView.as_view(),
         name="inbound-webhook",
     ),

@@ -1,19 +1,29 @@
 """``manage.py add_endpoint <user_id> --url URL [...]``: create or update an endpoint, print it as JSON."""
 
 import json
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.models import Endpoint
+from webhooks.models import Endpoint, ValidationFallback
 from webhooks.priorities import Priority
-from webhooks.services import endpoint_create_or_update
+from webhooks.services import endpoint_create_or_update, endpoint_rotate_inbound_token
+
+PRIORITY_NAMES = [p.name.lower() for p in Priority]
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise CommandError(f"--high-value-threshold must be a number, got {text!r}.") from None
 
 
 class Command(BaseCommand):
     help = (
         "Create an endpoint (or update the given settings of an existing one) and print one JSON object "
-        "with user_id, url, signing_secret, inbound_path and the retry settings."
+        "with user_id, url, signing_secret, inbound_path (the path M-Pesa must call) and the settings."
     )
 
     def add_arguments(self, parser):
@@ -26,15 +36,25 @@ class Command(BaseCommand):
         parser.add_argument("--multiplier", type=float, help="Each retry waits this many times longer.")
         parser.add_argument("--max-delay", type=float, help="Longest wait between attempts, in seconds.")
         parser.add_argument("--timeout", type=float, help="Request timeout per attempt, in seconds.")
+        parser.add_argument("--priority", choices=PRIORITY_NAMES, help="Default priority.")
         parser.add_argument(
-            "--priority", choices=[p.name.lower() for p in Priority], help="Default priority."
+            "--priority-override", choices=[*PRIORITY_NAMES, "none"], help="Force one priority."
         )
+        parser.add_argument("--payment-rules", choices=["on", "off"], help="Payment-aware priority rules.")
+        parser.add_argument("--high-value-threshold", type=_amount, help="Amount (KES) delivered as HIGH.")
+        parser.add_argument("--validation-url", help="C2B validation URL ('' to remove).")
+        parser.add_argument("--validation-fallback", choices=[c.value for c in ValidationFallback])
+        parser.add_argument(
+            "--legacy-path", choices=["on", "off"], help="Accept the bare /webhook/<user id>."
+        )
+        parser.add_argument("--rotate-token", action="store_true", help="New inbound token (old URL stops).")
         parser.add_argument("--paused", action="store_true", help="Create or set the endpoint paused.")
         parser.add_argument("--active", action="store_true", help="Resume a paused endpoint.")
 
     def handle(self, *args, **options):
         if options["paused"] and options["active"]:
             raise CommandError("Choose --paused or --active, not both.")
+        override = options["priority_override"]
         fields = {
             "url": options["url"],
             "max_attempts": options["max_attempts"],
@@ -43,9 +63,17 @@ class Command(BaseCommand):
             "max_delay_seconds": options["max_delay"],
             "timeout_seconds": options["timeout"],
             "default_priority": Priority.from_name(options["priority"]) if options["priority"] else None,
+            "priority_override": None if override in (None, "none") else Priority.from_name(override),
+            "use_payment_rules": _on_off(options["payment_rules"]),
+            "high_value_threshold": options["high_value_threshold"],
+            "validation_url": options["validation_url"],
+            "validation_fallback": options["validation_fallback"],
+            "allow_legacy_path": _on_off(options["legacy_path"]),
             "is_active": False if options["paused"] else (True if options["active"] else None),
         }
         fields = {name: value for name, value in fields.items() if value is not None}
+        if override == "none":
+            fields["priority_override"] = None
         if "url" not in fields and not Endpoint.objects.filter(user_id=options["user_id"]).exists():
             raise CommandError("--url is required to create a new endpoint.")
         try:
@@ -55,21 +83,40 @@ class Command(BaseCommand):
                 f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
             )
             raise CommandError(f"Invalid endpoint: {problems}") from None
-        self.stdout.write(
-            json.dumps(
-                {
-                    "created": created,
-                    "user_id": endpoint.user_id,
-                    "url": endpoint.url,
-                    "signing_secret": endpoint.signing_secret,
-                    "inbound_path": endpoint.inbound_path,
-                    "active": endpoint.is_active,
-                    "default_priority": Priority(endpoint.default_priority).queue_name,
-                    "max_attempts": endpoint.max_attempts,
-                    "initial_delay_seconds": endpoint.initial_delay_seconds,
-                    "backoff_multiplier": endpoint.backoff_multiplier,
-                    "max_delay_seconds": endpoint.max_delay_seconds,
-                    "timeout_seconds": endpoint.timeout_seconds,
-                }
-            )
-        )
+        if options["rotate_token"] and not created:
+            endpoint_rotate_inbound_token(endpoint=endpoint)
+        self.stdout.write(json.dumps(endpoint_summary(endpoint, created=created)))
+
+
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def endpoint_summary(endpoint: Endpoint, *, created: bool) -> dict:
+    """What an operator needs to wire M-Pesa and the merchant's app (includes the secret: shown to them)."""
+    return {
+        "created": created,
+        "user_id": endpoint.user_id,
+        "url": endpoint.url,
+        "signing_secret": endpoint.signing_secret,
+        "inbound_path": endpoint.inbound_path,
+        "c2b_validation_path": endpoint.inbound_path + "/c2b-validation",
+        "c2b_confirmation_path": endpoint.inbound_path + "/c2b-confirmation",
+        "active": endpoint.is_active,
+        "default_priority": Priority(endpoint.default_priority).queue_name,
+        "priority_override": (
+            Priority(endpoint.priority_override).queue_name
+            if endpoint.priority_override is not None
+            else None
+        ),
+        "payment_rules": endpoint.use_payment_rules,
+        "high_value_threshold": f"{Decimal(endpoint.high_value_threshold):.2f}",
+        "validation_url": endpoint.validation_url,
+        "validation_fallback": endpoint.validation_fallback,
+        "legacy_path_allowed": endpoint.allow_legacy_path,
+        "max_attempts": endpoint.max_attempts,
+        "initial_delay_seconds": endpoint.initial_delay_seconds,
+        "backoff_multiplier": endpoint.backoff_multiplier,
+        "max_delay_seconds": endpoint.max_delay_seconds,
+        "timeout_seconds": endpoint.timeout_seconds,
+    }
