@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
 from deadletter.selectors import open_dead_letters
-from delivery.selectors import delivery_status_counts, redis_queue_counts
+from delivery.selectors import delivery_status_counts, endpoint_circuit_overview, redis_queue_counts
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,11 @@ def queue_health(request):
         problems.append(f"redis: {exc}")
     db_numbers = None
     try:
-        db_numbers = {"deliveries": delivery_status_counts(), "dead_letters": open_dead_letters().count()}
+        db_numbers = {
+            "deliveries": delivery_status_counts(),
+            "dead_letters": open_dead_letters().count(),
+            "endpoints": endpoint_circuit_overview(),
+        }
     except DatabaseError as exc:
         logger.error("❌ Database unavailable: %s", exc)
         problems.append(f"database: {exc}")
@@ -69,6 +73,7 @@ def queue_health(request):
             "priorities": priorities,
             "deliveries": deliveries,
         },
+        "endpoints": db_numbers["endpoints"] if db_numbers else None,
         "workers": redis_numbers["workers"] if redis_numbers else None,
         "redis": {"connected": redis_numbers is not None},
         "database": {"connected": db_numbers is not None},

@@ -1,52 +1,39 @@
-"""One delivery attempt, end to end: claim, POST, record, decide what happens next."""
+"""A delivery job's attempt: claim the delivery, pass the gates, send, feed the circuit breaker."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from deadletter.services import dead_letter_create
-from delivery import transport
+from delivery.circuit import Gate, circuit_gate, circuit_record_failure, circuit_record_success
+from delivery.concurrency import acquire_slot, release_slot
 from delivery.models import Delivery, DeliveryAttempt
-from delivery.policy import (
-    ErrorCategory,
-    RetrySettings,
-    categorize_status,
-    decide_after_failure,
-    parse_retry_after,
-)
-from delivery.services import delivery_enqueue_on_commit
-from delivery.signing import standard_webhook_headers
-from webhooks.models import Endpoint
-from webhooks.priorities import Priority
+from delivery.sending import attempt_send, endpoint_retry_settings
+from delivery.services import WAITING_STATUSES, delivery_enqueue_on_commit, endpoint_release_waiting
 
 logger = logging.getLogger(__name__)
-
-_FAILURE_CATEGORIES = {
-    "timeout": ErrorCategory.TIMEOUT,
-    "network": ErrorCategory.NETWORK,
-    "invalid_response": ErrorCategory.INVALID_RESPONSE,
-}
 
 
 def delivery_attempt(*, delivery_id: int) -> str:
     """Make the next attempt of a delivery if it is waiting; returns what came of it.
 
-    The delivery is claimed with a conditional update (pending/retrying →
-    delivering), so two jobs for the same delivery never send the same
-    attempt. A delivery that is delivered, dead or already in flight is left
-    alone (``"skipped"``); one whose endpoint is paused goes back to pending
-    without an attempt being charged (``"held"``).
+    1. Claim: a conditional update (pending/retrying/held → delivering), so
+       two jobs for the same delivery never send the same attempt; a
+       delivery that is delivered, dead or in flight is left alone (``"skipped"``).
+    2. A paused endpoint, or an open circuit when this is not the probe,
+       holds the delivery without charging an attempt (``"held"``).
+    3. Over the endpoint's concurrency cap, the delivery is put back and
+       queued again shortly, without charging an attempt (``"deferred"``).
+    4. Otherwise one attempt is sent and recorded, and its result feeds the
+       endpoint's circuit breaker.
     """
     now = timezone.now()
-    claimed = Delivery.objects.filter(
-        pk=delivery_id, status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]
-    ).update(status=Delivery.Status.DELIVERING, started_delivering_at=now, updated_at=now)
+    claimed = Delivery.objects.filter(pk=delivery_id, status__in=WAITING_STATUSES).update(
+        status=Delivery.Status.DELIVERING, started_delivering_at=now, updated_at=now
+    )
     if not claimed:
         logger.info(
             "Delivery %s is not waiting (delivered, dead, in flight or gone): nothing to do", delivery_id
@@ -56,200 +43,66 @@ def delivery_attempt(*, delivery_id: int) -> str:
     delivery = Delivery.objects.select_related("endpoint", "callback").get(pk=delivery_id)
     endpoint = delivery.endpoint
     if not endpoint.is_active:
-        Delivery.objects.filter(pk=delivery_id).update(
-            status=Delivery.Status.PENDING, started_delivering_at=None, updated_at=timezone.now()
-        )
-        logger.info(
-            "⏸️ Endpoint %s is paused: delivery %s waits until it resumes", endpoint.user_id, delivery_id
-        )
+        _hold(delivery, f"endpoint {endpoint.user_id} is paused")
+        return "held"
+    gate = circuit_gate(endpoint, attempt_timeout=endpoint.timeout_seconds)
+    if gate is Gate.HOLD:
+        _hold(delivery, f"circuit of {endpoint.user_id} is open")
         return "held"
 
-    outcome, _ = attempt_send(
-        delivery,
-        url=endpoint.url,
-        connect_timeout=min(settings.DELIVERY_CONNECT_TIMEOUT, endpoint.timeout_seconds),
-        read_timeout=endpoint.timeout_seconds,
-        retry=endpoint_retry_settings(endpoint),
-    )
-    return outcome
-
-
-def endpoint_retry_settings(endpoint: Endpoint) -> RetrySettings:
-    return RetrySettings(
-        max_attempts=endpoint.max_attempts,
-        initial_delay=endpoint.initial_delay_seconds,
-        multiplier=endpoint.backoff_multiplier,
-        max_delay=endpoint.max_delay_seconds,
-    )
-
-
-def attempt_send(
-    delivery: Delivery, *, url: str, connect_timeout: float, read_timeout: float, retry: RetrySettings
-) -> tuple[str, transport.TransportResult]:
-    """Sign and POST a claimed (``delivering``) delivery to ``url``, record the attempt and the next state.
-
-    Returns the attempt's outcome and what the receiver answered. The C2B
-    validation exchange uses this too, with the validation URL and budget.
-    """
-    endpoint = delivery.endpoint
-    attempt_number = delivery.attempt_count + 1
-    cycle_attempt = delivery.cycle_attempt_count + 1
-    body = bytes(delivery.callback.raw_body)
-    started_at = timezone.now()
-    headers = _delivery_headers(delivery, endpoint, body=body, attempt_number=attempt_number, at=started_at)
-
-    logger.info(
-        "🚀 Delivering webhook to %s (delivery %s, attempt %d/%d, %s)",
-        redact_url(url),
-        delivery.pk,
-        cycle_attempt,
-        retry.max_attempts,
-        Priority(delivery.priority).queue_name,
-    )
-    result = transport.post(
-        url,
-        body,
-        headers,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_response_bytes=settings.DELIVERY_MAX_RESPONSE_BYTES,
-    )
-    outcome = _record_outcome(delivery, endpoint, result, attempt_number, cycle_attempt, started_at, retry)
-    return outcome, result
-
-
-def _delivery_headers(
-    delivery: Delivery, endpoint: Endpoint, *, body: bytes, attempt_number: int, at: datetime
-) -> dict[str, str]:
-    """Standard Webhooks headers, plus what the relay knows about the callback (kind, result, id)."""
-    callback = delivery.callback
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": settings.DELIVERY_USER_AGENT,
-        **standard_webhook_headers(
-            webhook_id=delivery.webhook_id, timestamp=at, body=body, secret=endpoint.signing_secret
-        ),
-        "X-Daraja-Attempt": str(attempt_number),
-        "X-Daraja-Priority": Priority(delivery.priority).queue_name,
-        "X-Daraja-User-Id": endpoint.user_id,
-        "X-Daraja-Kind": callback.kind,
-    }
-    if callback.result_code:
-        headers["X-Daraja-Result-Code"] = callback.result_code
-    if callback.correlation_id:
-        headers["X-Daraja-Correlation-Id"] = callback.correlation_id
-    return headers
-
-
-def _record_outcome(
-    delivery: Delivery,
-    endpoint: Endpoint,
-    result: transport.TransportResult,
-    attempt_number: int,
-    cycle_attempt: int,
-    started_at: datetime,
-    retry: RetrySettings,
-) -> str:
-    """Write the attempt row and the delivery's next state in one transaction."""
-    if result.status_code is not None:
-        category = categorize_status(result.status_code)
-        error_message = result.error_message
-        if category is not None:
-            error_message = f"HTTP {result.status_code}" + (f"; {error_message}" if error_message else "")
-    else:
-        category = _FAILURE_CATEGORIES[result.failure or "network"]
-        error_message = result.error_message
-
-    next_attempt_at, retry_delay = None, None
-    if category is None:
-        outcome = DeliveryAttempt.Outcome.DELIVERED
-    else:
-        decision = decide_after_failure(
-            category,
-            cycle_attempts_made=cycle_attempt,
-            retry=retry,
-            retry_after=parse_retry_after(result.retry_after),
+    slot = acquire_slot(endpoint.pk, lifetime_seconds=endpoint.timeout_seconds + 30)
+    if slot is None:
+        _defer(delivery)
+        return "deferred"
+    try:
+        outcome, _ = attempt_send(
+            delivery,
+            url=endpoint.url,
+            connect_timeout=min(settings.DELIVERY_CONNECT_TIMEOUT, endpoint.timeout_seconds),
+            total_timeout=endpoint.timeout_seconds,
+            retry=endpoint_retry_settings(endpoint),
         )
-        if decision.gives_up:
-            outcome = DeliveryAttempt.Outcome.DEAD_LETTERED
-        else:
-            outcome = DeliveryAttempt.Outcome.RETRY_SCHEDULED
-            retry_delay = decision.delay
-            next_attempt_at = timezone.now() + timedelta(seconds=retry_delay)
+    finally:
+        release_slot(endpoint.pk, slot)
 
-    excerpt = result.body.decode("utf-8", errors="replace")[: settings.DELIVERY_RESPONSE_EXCERPT_CHARS]
-    with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            attempt_number=attempt_number,
-            cycle=delivery.cycle,
-            started_at=started_at,
-            duration_ms=result.duration_ms,
-            response_status=result.status_code,
-            response_excerpt=excerpt,
-            error_category=category or "",
-            error_message=error_message,
-            outcome=outcome,
-            next_attempt_at=next_attempt_at,
-        )
-        delivery.attempt_count = attempt_number
-        delivery.cycle_attempt_count = cycle_attempt
-        delivery.last_response_status = result.status_code
-        delivery.last_error_category = category or ""
-        delivery.next_attempt_at = next_attempt_at
-        delivery.started_delivering_at = None
-        if outcome == DeliveryAttempt.Outcome.DELIVERED:
-            delivery.status = Delivery.Status.DELIVERED
-            delivery.delivered_at = timezone.now()
-        elif outcome == DeliveryAttempt.Outcome.RETRY_SCHEDULED:
-            delivery.status = Delivery.Status.RETRYING
-            delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds, at=next_attempt_at)
-        else:
-            delivery.status = Delivery.Status.DEAD
-            dead_letter_create(
-                delivery=delivery,
-                error_category=category,
-                error_message=error_message,
-                response_status=result.status_code,
-            )
-        delivery.save()
-
-    _log_outcome(
-        delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay, retry
-    )
-    return outcome
-
-
-def _log_outcome(
-    delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay, retry
-):
     if outcome == DeliveryAttempt.Outcome.DELIVERED:
-        logger.info(
-            "✅ Webhook delivered to %s (delivery %s, HTTP %s, %dms)",
-            endpoint.user_id,
-            delivery.pk,
-            result.status_code,
-            result.duration_ms,
-        )
-        return
-    logger.warning("❌ Delivery failed: %s (delivery %s, %s)", error_message, delivery.pk, category)
-    if outcome == DeliveryAttempt.Outcome.RETRY_SCHEDULED:
-        logger.info(
-            "⏳ Retrying in %dms (attempt %d/%d)",
-            retry_delay * 1000,
-            cycle_attempt + 1,
-            retry.max_attempts,
-        )
-    else:
-        logger.error(
-            "💀 Delivery %s dead-lettered after %d attempt(s): %s", delivery.pk, cycle_attempt, category
-        )
+        if circuit_record_success(endpoint):
+            endpoint_release_waiting(endpoint)
+    elif outcome != DeliveryAttempt.Outcome.HELD:
+        circuit_record_failure(endpoint, was_probe=gate is Gate.PROBE)
+    return outcome
 
 
-def redact_url(url: str) -> str:
-    """``scheme://host/path`` of a URL: its query and credentials may carry the merchant's secrets."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
+def _hold(delivery: Delivery, why: str) -> None:
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.HELD, started_delivering_at=None, updated_at=timezone.now()
+    )
+    logger.info("⏸️ Delivery %s held: %s", delivery.pk, why)
+
+
+def _defer(delivery: Delivery) -> None:
+    """Put a delivery back (as it was) and queue it again in a moment: the endpoint is at its cap."""
+    at = timezone.now() + timedelta(seconds=settings.DELIVERY_DEFER_SECONDS)
+    status = Delivery.Status.RETRYING if delivery.cycle_attempt_count else Delivery.Status.PENDING
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=status, next_attempt_at=at, started_delivering_at=None, updated_at=timezone.now()
+    )
+    delivery_enqueue_on_commit(delivery, timeout_seconds=delivery.endpoint.timeout_seconds, at=at)
+    logger.info("Delivery %s deferred: %s is at its concurrency cap", delivery.pk, delivery.endpoint.user_id)
+
+
+def endpoint_probe(*, endpoint_id: int) -> str:
+    """Try the most urgent held delivery of an endpoint whose circuit is open (its probe job).
+
+    Without this, an endpoint with no new traffic would keep its held
+    deliveries forever; with no held delivery, the next new one probes.
+    """
+    held = (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.HELD)
+        .order_by("-priority", "created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if held is None:
+        return "nothing held"
+    return delivery_attempt(delivery_id=held)

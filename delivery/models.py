@@ -25,6 +25,7 @@ class Delivery(models.Model):
         RETRYING = "retrying", "Retrying"
         DELIVERED = "delivered", "Delivered"
         DEAD = "dead", "Dead-lettered"
+        HELD = "held", "Held (endpoint paused or circuit open)"
 
     callback = models.ForeignKey(Callback, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="deliveries")
@@ -67,11 +68,12 @@ class DeliveryAttempt(models.Model):
         DELIVERED = "delivered", "Delivered"
         RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
         DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+        HELD = "held", "Held (endpoint paused)"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     attempt_number = models.PositiveIntegerField(help_text="1-based, counted over all cycles.")
     cycle = models.PositiveIntegerField(default=1)
-    started_at = models.DateTimeField()
+    started_at = models.DateTimeField(db_index=True)
     duration_ms = models.PositiveIntegerField()
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_excerpt = models.TextField(blank=True)

@@ -14,6 +14,8 @@ documented in docs/retry-policy.md.
 | redirect         | HTTP 3xx (redirects are never followed) | dead-letter now                   |
 | unexpected_status| HTTP 1xx or a status outside 100-599    | retry with backoff                |
 | invalid_response | a response that is not valid HTTP       | retry with backoff                |
+| gone             | HTTP 410                                | pause the endpoint, hold          |
+| destination_refused | URL resolves to our own network      | dead-letter now                   |
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ class ErrorCategory(models.TextChoices):
     REDIRECT = "redirect", "Redirect (3xx)"
     UNEXPECTED_STATUS = "unexpected_status", "Unexpected status"
     INVALID_RESPONSE = "invalid_response", "Invalid response"
+    GONE = "gone", "Gone (410): endpoint paused"
+    DESTINATION_REFUSED = "destination_refused", "Destination refused (private address)"
 
 
 class Strategy(enum.Enum):
     RETRY_WITH_BACKOFF = "retry_with_backoff"
     RETRY_AFTER_HEADER = "retry_after_header"
     GIVE_UP = "give_up"
+    PAUSE_ENDPOINT = "pause_endpoint"
 
 
 STRATEGIES: dict[ErrorCategory, Strategy] = {
@@ -54,6 +59,8 @@ STRATEGIES: dict[ErrorCategory, Strategy] = {
     ErrorCategory.REDIRECT: Strategy.GIVE_UP,
     ErrorCategory.UNEXPECTED_STATUS: Strategy.RETRY_WITH_BACKOFF,
     ErrorCategory.INVALID_RESPONSE: Strategy.RETRY_WITH_BACKOFF,
+    ErrorCategory.GONE: Strategy.PAUSE_ENDPOINT,
+    ErrorCategory.DESTINATION_REFUSED: Strategy.GIVE_UP,
 }
 
 
@@ -65,6 +72,8 @@ def categorize_status(status_code: int) -> ErrorCategory | None:
         return ErrorCategory.RATE_LIMITED
     if status_code in (401, 403):
         return ErrorCategory.AUTHENTICATION
+    if status_code == 410:
+        return ErrorCategory.GONE
     if status_code == 408:
         return ErrorCategory.TIMEOUT
     if 300 <= status_code <= 399:
@@ -119,13 +128,14 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 @dataclass(frozen=True)
 class RetryDecision:
-    """What to do after a failed attempt: retry after ``delay`` seconds, or give up (``delay is None``)."""
+    """What to do after a failed attempt: retry after ``delay`` seconds, hold, or give up."""
 
     delay: float | None
+    holds: bool = False
 
     @property
     def gives_up(self) -> bool:
-        return self.delay is None
+        return self.delay is None and not self.holds
 
 
 def decide_after_failure(
@@ -137,12 +147,15 @@ def decide_after_failure(
 ) -> RetryDecision:
     """Retry or give up after the ``cycle_attempts_made``-th attempt of a cycle failed with ``category``.
 
-    Precedence: a give-up category stops at once, whatever attempts remain;
+    Precedence: 410 Gone holds the delivery (its endpoint is paused);
+    a give-up category stops at once, whatever attempts remain;
     then an exhausted attempt budget stops; otherwise 429 waits what
     ``Retry-After`` asks (capped at ``max_delay``; backoff when the header is
     missing) and every other retryable category backs off exponentially.
     """
     strategy = STRATEGIES[category]
+    if strategy is Strategy.PAUSE_ENDPOINT:
+        return RetryDecision(delay=None, holds=True)
     if strategy is Strategy.GIVE_UP or cycle_attempts_made >= retry.max_attempts:
         return RetryDecision(delay=None)
     if strategy is Strategy.RETRY_AFTER_HEADER and retry_after is not None:

@@ -104,3 +104,20 @@ def _next_whole_second(moment: datetime) -> datetime:
     if moment.microsecond == 0:
         return moment
     return moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def enqueue_probe(*, endpoint_id: int, at: datetime) -> bool:
+    """Schedule a circuit probe for the endpoint at ``at`` on the high queue (see delivery.circuit)."""
+    try:
+        delivery_queue(Priority.HIGH).enqueue_at(
+            _next_whole_second(at),
+            "delivery.jobs.probe_endpoint",
+            endpoint_id,
+            result_ttl=0,
+            failure_ttl=FAILED_JOB_TTL,
+            description=f"probe_endpoint(endpoint={endpoint_id})",
+        )
+    except RedisError as exc:
+        logger.error("❌ Redis unavailable, probe of endpoint %s not scheduled: %s", endpoint_id, exc)
+        return False
+    return True

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
+from redis.exceptions import RedisError
 from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from delivery.concurrency import in_flight
 from delivery.models import Delivery
 from delivery.queues import delivery_queues, redis_connection
+from webhooks.models import CircuitState, Endpoint
 
 
 def redis_queue_counts() -> dict:
@@ -39,3 +42,44 @@ def delivery_status_counts() -> dict[str, int]:
 
 def queue_names() -> tuple[str, ...]:
     return tuple(settings.DELIVERY_QUEUE_NAMES)
+
+
+def endpoints_with_held_counts(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
+    """``endpoints`` annotated with ``held_deliveries``: deliveries waiting for a pause or an open circuit."""
+    return endpoints.annotate(
+        held_deliveries=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD))
+    )
+
+
+def endpoint_circuit_overview() -> dict:
+    """Endpoints by circuit state, and every endpoint that needs attention (paused, circuit open or
+    holding deliveries) with its held and in-flight counts. In-flight counts come from Redis and are
+    ``None`` when it cannot be reached."""
+    by_state = dict.fromkeys(CircuitState.values, 0)
+    for row in Endpoint.objects.order_by().values("circuit_state").annotate(n=Count("id")):
+        by_state[row["circuit_state"]] = row["n"]
+    attention = endpoints_with_held_counts(Endpoint.objects.all()).filter(
+        Q(circuit_state=CircuitState.OPEN) | Q(is_active=False) | Q(held_deliveries__gt=0)
+    )
+    rows = []
+    for endpoint in attention.order_by("user_id")[:100]:
+        try:
+            flying = in_flight(endpoint.pk)
+        except RedisError:
+            flying = None
+        rows.append(
+            {
+                "user_id": endpoint.user_id,
+                "active": endpoint.is_active,
+                "paused_reason": endpoint.paused_reason,
+                "circuit_state": endpoint.circuit_state,
+                "consecutive_failures": endpoint.consecutive_failures,
+                "held": endpoint.held_deliveries,
+                "in_flight": flying,
+            }
+        )
+    return {
+        "by_circuit_state": by_state,
+        "paused": Endpoint.objects.filter(is_active=False).count(),
+        "needing_attention": rows,
+    }

@@ -16,6 +16,9 @@ from webhooks.priorities import PriorityDecision
 
 logger = logging.getLogger(__name__)
 
+# Deliveries a job may claim: waiting for their first attempt, a retry, or their endpoint.
+WAITING_STATUSES = (Delivery.Status.PENDING, Delivery.Status.RETRYING, Delivery.Status.HELD)
+
 
 def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: PriorityDecision) -> Delivery:
     """Create the pending delivery of ``callback`` and queue it once the transaction commits.
@@ -64,3 +67,21 @@ def deliveries_retry_now(deliveries: QuerySet[Delivery]) -> int:
                 queued += 1
     logger.info("🔄 Retry now: %d deliveries queued", queued)
     return queued
+
+
+def endpoint_release_waiting(endpoint: Endpoint) -> int:
+    """Queue every delivery of ``endpoint`` that waits (held, pending, retrying), most urgent first.
+
+    Called when an endpoint is resumed or its circuit closes. Held and
+    retrying deliveries become due now; none is charged an attempt.
+    """
+    waiting = Delivery.objects.filter(endpoint=endpoint, status__in=WAITING_STATUSES).order_by(
+        "-priority", "created_at"
+    )
+    released = 0
+    for delivery in waiting.iterator():
+        delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds)
+        released += 1
+    if released:
+        logger.info("▶️ %d waiting deliveries of %s queued", released, endpoint.user_id)
+    return released

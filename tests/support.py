@@ -79,6 +79,8 @@ class Reply:
     body: bytes = b'{"ok": true}'
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # Trickle the "head" (status line and headers) or the "body" one byte at a time for ``delay`` seconds.
+    trickle: str = ""
 
 
 class Receiver:
@@ -102,6 +104,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 reply = receiver._record(self.path, dict(self.headers), body)
+                if reply.trickle:
+                    self._trickle(reply)
+                    return
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:
@@ -116,6 +121,23 @@ class Receiver:
 
             def log_message(self, *args):
                 pass
+
+            def _trickle(self, reply):
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+                until = time.monotonic() + reply.delay
+                try:
+                    if reply.trickle == "body":
+                        self.wfile.write(head)
+                        head = b""
+                    for byte in head or iter(lambda: b"x", None):
+                        if time.monotonic() > until:
+                            break
+                        self.wfile.write(bytes([byte]) if isinstance(byte, int) else byte)
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from delivery.attempts import attempt_send
 from delivery.models import Delivery
 from delivery.policy import RetrySettings
+from delivery.sending import attempt_send
 from delivery.transport import TransportResult
 from webhooks.models import Endpoint, ValidationFallback
 from webhooks.mpesa import CallbackFacts
@@ -74,7 +74,7 @@ def c2b_validate(
         delivery,
         url=endpoint.validation_url,
         connect_timeout=connect_timeout,
-        read_timeout=budget - connect_timeout,
+        total_timeout=budget,
         retry=_ONE_TRY,
     )
     answer = merchant_answer(result)

@@ -59,6 +59,11 @@ class ValidationFallback(models.TextChoices):
     REJECT = "reject", "Reject it (C2B00016)"
 
 
+class CircuitState(models.TextChoices):
+    CLOSED = "closed", "Closed (delivering)"
+    OPEN = "open", "Open (holding deliveries, probing)"
+
+
 class Endpoint(models.Model):
     """A user (merchant) of the relay: the app their callbacks go to and how hard to try."""
 
@@ -89,6 +94,9 @@ class Endpoint(models.Model):
         help_text="The user's own app: every callback is POSTed here, signed.",
     )
     signing_secret = models.CharField(max_length=100, default=generate_signing_secret, editable=False)
+    # After a rotation deliveries are signed with both secrets until the overlap ends.
+    previous_signing_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(
         "active",
         default=True,
@@ -167,6 +175,20 @@ class Endpoint(models.Model):
             MaxValueValidator(120, "The request timeout is at most 120 seconds."),
         ],
     )
+    paused_reason = models.CharField(max_length=200, blank=True, help_text="Why the endpoint was paused.")
+    paused_at = models.DateTimeField(null=True, blank=True)
+
+    # The circuit breaker (delivery.circuit): state lives here so every worker on every host agrees.
+    circuit_state = models.CharField(
+        max_length=8, choices=CircuitState.choices, default=CircuitState.CLOSED, db_index=True
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    circuit_next_probe_at = models.DateTimeField(null=True, blank=True)
+    circuit_probes = models.PositiveIntegerField(
+        default=0, help_text="Failed probes since the circuit opened."
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -177,6 +199,15 @@ class Endpoint(models.Model):
         return self.user_id
 
     def clean(self) -> None:
+        from delivery.destinations import DestinationRefused, validate_destination_url
+
+        for field in ("url", "validation_url"):
+            value = getattr(self, field)
+            if value:
+                try:
+                    validate_destination_url(value)
+                except DestinationRefused as refused:
+                    raise ValidationError({field: str(refused)}) from None
         if (
             self.max_delay_seconds is not None
             and self.initial_delay_seconds is not None
@@ -185,6 +216,17 @@ class Endpoint(models.Model):
             raise ValidationError(
                 {"max_delay_seconds": "The longest delay cannot be shorter than the initial delay."}
             )
+
+    def active_signing_secrets(self, now) -> list[str]:
+        """The secrets deliveries are signed with: the current one, and the previous during the overlap."""
+        secrets = [self.signing_secret]
+        if (
+            self.previous_signing_secret
+            and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > now
+        ):
+            secrets.append(self.previous_signing_secret)
+        return secrets
 
     @property
     def inbound_path(self) -> str:

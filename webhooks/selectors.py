@@ -33,7 +33,9 @@ def endpoint_by_user_id(user_id: str) -> Endpoint | None:
 def callbacks_matching(query: str) -> QuerySet[Callback]:
     """Callbacks a person is asking about, by the ids people quote.
 
-    ``query`` is matched exactly against the receipt number (any case),
+    ``query`` is matched exactly against the receipt number (as typed or
+    upper-cased, M-Pesa's receipts being upper case: an index serves both, where
+    a case-insensitive match would scan),
     CheckoutRequestID, MerchantRequestID, TransID, ConversationID and
     OriginatorConversationID; three or four digits also match the last digits of
     the (masked) phone number. Newest first; an empty query matches nothing.
@@ -42,7 +44,7 @@ def callbacks_matching(query: str) -> QuerySet[Callback]:
     if not query:
         return Callback.objects.none()
     condition = (
-        Q(receipt_number__iexact=query)
+        Q(receipt_number__in={query, query.upper()})
         | Q(checkout_request_id=query)
         | Q(merchant_request_id=query)
         | Q(trans_id=query)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from delivery.models import Delivery
-from delivery.services import delivery_create, delivery_enqueue_on_commit
+from delivery.services import delivery_create, endpoint_release_waiting
 from webhooks.duplicates import find_original, record_duplicate
 from webhooks.inbound_tokens import generate_inbound_token
-from webhooks.models import Callback, Endpoint
+from webhooks.models import Callback, CircuitState, Endpoint
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.priorities import Priority, choose_priority
 from webhooks.signing_secrets import generate_signing_secret
@@ -174,26 +176,65 @@ def endpoint_create_or_update(*, user_id: str, **fields: Any) -> tuple[Endpoint,
     with transaction.atomic():
         endpoint.save()
         if not created and endpoint.is_active and not was_active:
-            _enqueue_waiting_deliveries(endpoint)
+            endpoint_release_waiting(endpoint)
     return endpoint, created
 
 
-def endpoint_set_active(*, endpoint: Endpoint, active: bool) -> None:
-    """Pause or resume an endpoint. Resuming queues every delivery that waited while it was paused."""
+def endpoint_set_active(*, endpoint: Endpoint, active: bool, reason: str = "") -> bool:
+    """Pause or resume an endpoint; returns ``False`` when it already was so.
+
+    Pausing keeps receiving callbacks and holds their deliveries. Resuming
+    queues every delivery that waited (held, pending or retrying), most
+    urgent first, and resets the failure count so the circuit starts closed.
+    """
+    now = timezone.now()
+    changes = (
+        {
+            "is_active": True,
+            "paused_reason": "",
+            "paused_at": None,
+            "circuit_state": CircuitState.CLOSED,
+            "consecutive_failures": 0,
+            "circuit_opened_at": None,
+            "circuit_next_probe_at": None,
+            "circuit_probes": 0,
+        }
+        if active
+        else {"is_active": False, "paused_reason": reason[:200] or "paused by hand", "paused_at": now}
+    )
     with transaction.atomic():
         updated = Endpoint.objects.filter(pk=endpoint.pk, is_active=not active).update(
-            is_active=active, updated_at=timezone.now()
+            updated_at=now, **changes
         )
-        endpoint.is_active = active
+        for name, value in changes.items():
+            setattr(endpoint, name, value)
         if updated and active:
-            _enqueue_waiting_deliveries(endpoint)
-    logger.info("%s endpoint %s", "▶️ Resumed" if active else "⏸️ Paused", endpoint.user_id)
+            endpoint_release_waiting(endpoint)
+    if updated:
+        logger.info("%s endpoint %s", "▶️ Resumed" if active else "⏸️ Paused", endpoint.user_id)
+    return bool(updated)
 
 
 def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
-    """Give the endpoint a new signing secret and return it (the only time it is shown)."""
+    """Give the endpoint a new signing secret and return it (the only time it is shown).
+
+    For ``SIGNING_SECRET_OVERLAP_HOURS`` after the rotation, deliveries carry
+    signatures made with both the new and the old secret, so the merchant
+    can switch their app over without rejecting a single delivery.
+    """
+    endpoint.previous_signing_secret = endpoint.signing_secret
+    endpoint.previous_secret_expires_at = timezone.now() + timedelta(
+        hours=settings.SIGNING_SECRET_OVERLAP_HOURS
+    )
     endpoint.signing_secret = generate_signing_secret()
-    endpoint.save(update_fields=["signing_secret", "updated_at"])
+    endpoint.save(
+        update_fields=[
+            "signing_secret",
+            "previous_signing_secret",
+            "previous_secret_expires_at",
+            "updated_at",
+        ]
+    )
     logger.info("🔑 Signing secret rotated for endpoint %s", endpoint.user_id)
     return endpoint.signing_secret
 
@@ -207,11 +248,3 @@ def endpoint_rotate_inbound_token(*, endpoint: Endpoint) -> str:
     endpoint.save(update_fields=["inbound_token", "updated_at"])
     logger.info("🔑 Inbound token rotated for endpoint %s", endpoint.user_id)
     return endpoint.inbound_path
-
-
-def _enqueue_waiting_deliveries(endpoint: Endpoint) -> None:
-    waiting = Delivery.objects.filter(
-        endpoint=endpoint, status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]
-    ).order_by("-priority", "created_at")
-    for delivery in waiting.iterator():
-        delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds)
