@@ -1,0 +1,1 @@
+"""The authenticated integration API (``/api/``): keys, throttling, pagination, schema, shared views."""

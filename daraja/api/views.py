@@ -1,0 +1,110 @@
+"""What every integration API view shares: key authentication, per-key throttling, cursor pages,
+validated filters, and scoping to the merchant a key belongs to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import Resolver404, resolve
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.viewsets import GenericViewSet
+
+from daraja.api.authentication import ApiClient, ApiKeyAuthentication
+from daraja.api.pagination import ApiCursorPagination
+from daraja.api.permissions import HasApiKey
+from daraja.api.throttling import ApiKeyRateThrottle
+
+
+class ApiViewMixin:
+    """Key authentication, the key's permission and the per-key throttle, set explicitly.
+
+    Set here rather than in ``REST_FRAMEWORK`` defaults, whose session
+    authentication serves the admin-side views. Bodies are JSON only
+    (anything else → 415).
+    """
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKey]
+    throttle_classes = [ApiKeyRateThrottle]
+    parser_classes = [JSONParser]
+
+    @property
+    def client(self) -> ApiClient:
+        return self.request.user
+
+
+class ApiViewSet(ApiViewMixin, GenericViewSet):
+    """A resource scoped to the caller: ``tenant_field`` names the user id on the queryset.
+
+    A merchant key's queryset holds its own user's rows alone, so another
+    user's object is simply not found (404) — the same answer as an id that
+    does not exist, which tells nothing about other merchants.
+    """
+
+    pagination_class = ApiCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    tenant_field = "endpoint__user_id"
+
+    def base_queryset(self) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet:
+        queryset = self.base_queryset()
+        if getattr(self, "swagger_fake_view", False) or self.client.is_operator:
+            return queryset
+        return queryset.filter(**{self.tenant_field: self.client.user_id})
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            # DRF would turn it into a 404 too, but with the generic code "error".
+            raise exceptions.NotFound() from None
+
+
+class Conflict(exceptions.APIException):
+    """409: the request clashes with the object's current state (already exists, already resolved…)."""
+
+    status_code = 409
+    default_code = "conflict"
+    default_detail = "Conflicts with the current state."
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Turn a service's ``django.core.exceptions.ValidationError`` into a 400 naming the fields."""
+    try:
+        yield
+    except DjangoValidationError as exc:
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        raise serializers.ValidationError(detail) from None
+
+
+@api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def api_not_found(request, path: str = ""):
+    """Anything under ``/api/`` that matches no route: a JSON 404 (Django's would be an HTML page).
+
+    Checked before authentication on purpose: the answer is the same with
+    or without a key and reveals nothing but the route table, which the
+    schema publishes anyway.
+    """
+    detail = "No such API path."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            detail = f"No such API path; API paths end with a slash: {request.path}/"
+    raise exceptions.NotFound(detail)

@@ -1,0 +1,141 @@
+"""What the integration API shows of endpoints, and what it accepts to create or change one.
+
+The signing secret and the inbound token never appear in a listing or a
+detail: only creation (``EndpointCreatedSerializer``) and rotation show a
+secret, once.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from drf_spectacular.utils import extend_schema_field
+from redis.exceptions import RedisError
+from rest_framework import serializers
+
+from delivery.concurrency import in_flight
+from webhooks.models import Endpoint, user_id_validator, validate_no_forbidden_word
+from webhooks.priorities import Priority
+
+PRIORITY_NAMES = [priority.queue_name for priority in Priority]
+
+
+class PriorityField(serializers.ChoiceField):
+    """A priority by name (``urgent``, ``high``, ``normal``, ``low``), stored as its level."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=PRIORITY_NAMES, **kwargs)
+
+    def to_representation(self, value):
+        return None if value is None else Priority(value).queue_name
+
+    def to_internal_value(self, data):
+        return Priority.from_name(super().to_internal_value(data))
+
+
+# Settings the API may write; all go through webhooks.services.endpoint_create_or_update.
+WRITABLE_SETTINGS = [
+    "url",
+    "default_priority",
+    "max_attempts",
+    "initial_delay_seconds",
+    "backoff_multiplier",
+    "max_delay_seconds",
+    "timeout_seconds",
+    "is_active",
+]
+
+
+class EndpointSerializer(serializers.ModelSerializer):
+    """An endpoint as listed and read: where deliveries go and how hard the relay tries."""
+
+    default_priority = PriorityField()
+    priority_override = PriorityField(allow_null=True)
+    held_deliveries = serializers.IntegerField(
+        read_only=True, default=0, help_text="Deliveries waiting for a resume or for the circuit to close."
+    )
+    in_flight = serializers.SerializerMethodField(
+        help_text="Deliveries being sent right now (null: Redis down)."
+    )
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_in_flight(self, endpoint) -> int | None:
+        try:
+            return in_flight(endpoint.pk)
+        except RedisError:
+            return None
+
+    class Meta:
+        model = Endpoint
+        fields = [
+            "user_id",
+            *WRITABLE_SETTINGS,
+            "priority_override",
+            "use_payment_rules",
+            "high_value_threshold",
+            "allow_legacy_path",
+            "paused_reason",
+            "circuit_state",
+            "consecutive_failures",
+            "held_deliveries",
+            "in_flight",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class EndpointUpdateSerializer(serializers.ModelSerializer):
+    """The settings a PATCH may change (any subset); ``is_active: false`` pauses, ``true`` resumes."""
+
+    default_priority = PriorityField(required=False)
+
+    class Meta:
+        model = Endpoint
+        fields = WRITABLE_SETTINGS
+        extra_kwargs = {name: {"required": False} for name in WRITABLE_SETTINGS}
+
+    def validate_url(self, value: str) -> str:
+        # URLValidator lets a port above 65535 through, and reading it later raises ValueError.
+        try:
+            _ = urlsplit(value).port
+        except ValueError:
+            raise serializers.ValidationError("The port must be a number from 1 to 65535.") from None
+        return value
+
+
+class EndpointCreateSerializer(EndpointUpdateSerializer):
+    """A new endpoint: its user id (a merchant key may leave it out: its own) and URL; the rest defaults."""
+
+    # Uniqueness is the view's business (409), so only the format validators are kept.
+    user_id = serializers.CharField(
+        max_length=64, required=False, validators=[user_id_validator, validate_no_forbidden_word]
+    )
+
+    class Meta(EndpointUpdateSerializer.Meta):
+        fields = ["user_id", *WRITABLE_SETTINGS]
+        extra_kwargs = {
+            **EndpointUpdateSerializer.Meta.extra_kwargs,
+            "url": {"required": True},
+        }
+
+
+class EndpointCreatedSerializer(EndpointSerializer):
+    """A created endpoint, with what the merchant and M-Pesa need: shown this once."""
+
+    signing_secret = serializers.CharField(
+        read_only=True, help_text="The whsec_ secret deliveries are signed with. Shown once: keep it."
+    )
+    inbound_path = serializers.CharField(
+        read_only=True, help_text="Append to the relay's address to get the callback URL to give M-Pesa."
+    )
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "signing_secret", "inbound_path"]
+        read_only_fields = fields
+
+
+class SigningSecretSerializer(serializers.Serializer):
+    signing_secret = serializers.CharField(
+        read_only=True, help_text="The new whsec_ secret deliveries are signed with from now on. Shown once."
+    )
