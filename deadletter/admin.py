@@ -1,69 +1,209 @@
-"""Admin for the dead-letter queue: browse by error category, retry in bulk."""
+"""Admin for the dead-letter queue: browse by error category, user, kind, HTTP status and date;
+retry one, a selection or everything a filter matches; purge (with a confirmation and its own
+permission); the failure analysis. The pages behind the list live in ``deadletter.admin_views``."""
+
+from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.translation import ngettext
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from daraja.admin_tools import ObjectActionsMixin, UserIdFilter
+from deadletter import admin_views
+from deadletter.admin_queries import dead_letter_health, quoted_ids_condition
 from deadletter.models import DeadLetter
-from deadletter.services import dead_letters_retry
+from delivery.admin import LARGE_CALLBACK_FIELDS, CallbackKindFilter, pretty_json, render_timeline
+
+RETRY_PERMISSION = "deadletter.retry_deadletter"
+PURGE_PERMISSION = "deadletter.purge_deadletter"
 
 
-class OpenFilter(admin.SimpleListFilter):
+class StateFilter(admin.SimpleListFilter):
+    """Open letters (waiting for a person) unless asked otherwise: that is what support works on."""
+
     title = "state"
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return (("open", "Waiting in the queue"), ("resolved", "Retried or purged"))
+        return (("open", "Waiting in the queue"), ("resolved", "Retried or purged"), ("all", "All"))
 
     def queryset(self, request, queryset):
-        if self.value() == "open":
-            return queryset.filter(resolved_at__isnull=True)
         if self.value() == "resolved":
             return queryset.filter(resolved_at__isnull=False)
-        return None
+        if self.value() == "all":
+            return None
+        return queryset.filter(resolved_at__isnull=True)
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "open") == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class HttpStatusFilter(admin.AllValuesFieldListFilter):
+    """The HTTP statuses the queue holds (one query on an indexed column)."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.title = "HTTP status"
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "endpoint",
-        "delivery",
+        "payment_id",
+        "kind",
         "error_category",
-        "last_response_status",
+        "http_status",
         "attempts",
         "dead_at",
-        "resolution",
+        "state",
+        "delivery_link",
     )
-    list_filter = (OpenFilter, "error_category", "last_response_status", "dead_at")
-    list_select_related = ("endpoint", "delivery")
-    search_fields = ("=delivery__webhook_id", "=delivery__id", "endpoint__user_id")
-    date_hierarchy = "dead_at"
+    list_filter = (
+        StateFilter,
+        "error_category",
+        UserIdFilter,
+        CallbackKindFilter,
+        ("last_response_status", HttpStatusFilter),
+        ("dead_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("endpoint", "callback")
+    search_fields = ("last_error",)  # shows the search box; get_search_results does the matching
+    search_help_text = (
+        "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
+        "delivery number, user id, or the last 3 digits of the phone number."
+    )
+    show_facets = admin.ShowFacets.NEVER
+    change_list_template = "admin/deadletter/deadletter/change_list.html"
+    fieldsets = (
+        (
+            "Why it gave up",
+            {
+                "fields": (
+                    "endpoint",
+                    "delivery_link",
+                    "callback",
+                    "error_category",
+                    "last_error",
+                    "last_response_status",
+                    "attempts",
+                    "dead_at",
+                    ("state", "resolved_at"),
+                )
+            },
+        ),
+        ("Timeline of every attempt", {"fields": ("timeline",)}),
+        ("What M-Pesa sent (read-only)", {"fields": ("callback_payload",)}),
+    )
     readonly_fields = (
-        "delivery",
         "endpoint",
+        "delivery_link",
         "callback",
         "error_category",
         "last_error",
         "last_response_status",
         "attempts",
         "dead_at",
+        "state",
         "resolved_at",
-        "resolution",
+        "timeline",
+        "callback_payload",
     )
-    fields = readonly_fields
-    actions = ("retry_selected",)
+    actions = ("retry_selected", "purge_selected")
+    object_actions = ("retry_selected", "purge_selected")
 
-    @admin.action(description="Retry selected dead letters", permissions=["view"])
-    def retry_selected(self, request, queryset):
-        count = dead_letters_retry(dead_letter_ids=queryset.values_list("pk", flat=True))
-        self.message_user(
-            request,
-            ngettext("%d delivery sent back to the queue.", "%d deliveries sent back to the queue.", count)
-            % count,
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*LARGE_CALLBACK_FIELDS)
+
+    def get_search_results(self, request, queryset, search_term):
+        condition = quoted_ids_condition(
+            search_term, callback_field="callback_id", delivery_field="delivery_id"
         )
+        return queryset.filter(condition), False
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "retry-matching/", view(self.retry_matching_view), name=f"{info[0]}_{info[1]}_retry_matching"
+            ),
+            path("analysis/", view(self.analysis_view), name=f"{info[0]}_{info[1]}_analysis"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_retry": self.has_retry_permission(request),
+            "dead_letter_health": dead_letter_health(),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def object_action_applies(self, name, obj) -> bool:
+        return obj.is_open
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm(RETRY_PERMISSION)
+
+    def has_purge_permission(self, request) -> bool:
+        return request.user.has_perm(PURGE_PERMISSION)
+
+    @admin.display(description="payment id")
+    def payment_id(self, obj):
+        callback = obj.callback
+        return callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+
+    @admin.display(description="HTTP", ordering="last_response_status")
+    def http_status(self, obj):
+        return obj.last_response_status or "—"
+
+    @admin.display(description="kind", ordering="callback__kind")
+    def kind(self, obj):
+        return obj.callback.get_kind_display()
+
+    @admin.display(description="state", ordering="resolved_at")
+    def state(self, obj):
+        return "Waiting in the queue" if obj.is_open else obj.get_resolution_display()
+
+    @admin.display(description="delivery")
+    def delivery_link(self, obj):
+        url = reverse("admin:delivery_delivery_change", args=[obj.delivery_id])
+        return format_html('<a href="{}">delivery {}</a>', url, obj.delivery_id)
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        return render_timeline(obj.delivery)
+
+    @admin.display(description="payload")
+    def callback_payload(self, obj):
+        return pretty_json(obj.callback.payload)
+
+    @admin.action(description="Retry selected dead letters", permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        admin_views.retry_and_report(self, request, queryset.filter(resolved_at__isnull=True))
+
+    @admin.action(description="Purge selected dead letters…", permissions=["purge"])
+    def purge_selected(self, request, queryset):
+        return admin_views.purge_with_confirmation(self, request, queryset)
+
+    def retry_matching_view(self, request):
+        return admin_views.retry_matching(self, request)
+
+    def analysis_view(self, request):
+        return admin_views.analysis(self, request)
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

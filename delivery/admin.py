@@ -1,59 +1,208 @@
-"""Admin for deliveries: status, every attempt, retry now."""
+"""Admin for deliveries: find one by the ids people quote, read its timeline, retry it."""
+
+from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib import admin
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from daraja.admin_tools import ObjectActionsMixin, UserIdFilter, log_admin_action
+from deadletter.admin_queries import quoted_ids_condition
+from deadletter.models import DeadLetter
+from deadletter.services import dead_letters_retry
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.services import deliveries_retry_now
+from webhooks.models import KIND_CHOICES
+
+RETRY_PERMISSION = "deadletter.retry_deadletter"
+LARGE_CALLBACK_FIELDS = ("callback__raw_body", "callback__payload", "callback__headers")
+STATUS_TONES = {
+    Delivery.Status.DELIVERED: "ok",
+    Delivery.Status.DEAD: "fail",
+    Delivery.Status.RETRYING: "wait",
+    Delivery.Status.HELD: "wait",
+}
+NEXT_STEP = {
+    DeliveryAttempt.Outcome.DELIVERED: "Delivered: the shop's app accepted it",
+    DeliveryAttempt.Outcome.RETRY_SCHEDULED: "Failed; will try again",
+    DeliveryAttempt.Outcome.DEAD_LETTERED: "Gave up: moved to the dead-letter queue",
+    DeliveryAttempt.Outcome.HELD: "Held: the endpoint is paused",
+}
 
 
-class DeliveryAttemptInline(admin.TabularInline):
-    model = DeliveryAttempt
-    fields = (
-        "attempt_number",
-        "cycle",
-        "started_at",
-        "duration_ms",
-        "response_status",
-        "error_category",
-        "error_message",
-        "outcome",
-        "next_attempt_at",
-        "response_excerpt",
+class CallbackKindFilter(admin.SimpleListFilter):
+    """The M-Pesa callback kind (STK result, C2B confirmation, B2C result…) of the row's callback."""
+
+    title = "callback kind"
+    parameter_name = "kind"
+    field_path = "callback__kind"
+
+    def lookups(self, request, model_admin):
+        return KIND_CHOICES
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.field_path: self.value()})
+        return None
+
+
+def status_badge(status: str, label: str):
+    return format_html('<span class="daraja-status daraja-{}">{}</span>', STATUS_TONES.get(status, ""), label)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime | None
+    title: str
+    tone: str = ""
+    attempt: DeliveryAttempt | None = None
+    next_step: str = ""
+
+
+def delivery_timeline(delivery: Delivery) -> list[TimelineEvent]:
+    """Everything that happened to ``delivery``, in order: received, every attempt, every
+    dead-letter retry or purge, and where it stands now."""
+    events = [TimelineEvent(delivery.callback.received_at, "Received from M-Pesa and stored", "info")]
+    for attempt in delivery.attempts.all():
+        next_step = NEXT_STEP.get(attempt.outcome, attempt.get_outcome_display())
+        tone = "ok" if attempt.outcome == DeliveryAttempt.Outcome.DELIVERED else "fail"
+        title = f"Attempt {attempt.attempt_number}"
+        if attempt.cycle > 1:
+            title += f" (round {attempt.cycle})"
+        events.append(TimelineEvent(attempt.started_at, title, tone, attempt, next_step))
+    for dead_letter in delivery.dead_letters.all():
+        if dead_letter.resolution == DeadLetter.Resolution.RETRIED:
+            title = "Retried from the dead-letter queue: a new round of attempts, same webhook id"
+            events.append(TimelineEvent(dead_letter.resolved_at, title, "info"))
+        elif dead_letter.resolution == DeadLetter.Resolution.PURGED:
+            title = "Purged from the dead-letter queue: no more attempts"
+            events.append(TimelineEvent(dead_letter.resolved_at, title, "fail"))
+    events.sort(key=lambda event: event.at)
+    events.append(_where_it_stands(delivery))
+    return events
+
+
+def _where_it_stands(delivery: Delivery) -> TimelineEvent:
+    status = Delivery.Status
+    if delivery.status == status.DELIVERED:
+        return TimelineEvent(delivery.delivered_at, "Now: delivered", "ok")
+    if delivery.status == status.DEAD:
+        return TimelineEvent(None, "Now: waiting in the dead-letter queue for a person to retry it", "fail")
+    if delivery.status == status.RETRYING:
+        return TimelineEvent(delivery.next_attempt_at, "Now: waiting for the next attempt", "wait")
+    if delivery.status == status.HELD:
+        return TimelineEvent(None, "Now: held until the endpoint is resumed", "wait")
+    if delivery.status == status.DELIVERING:
+        return TimelineEvent(delivery.started_delivering_at, "Now: being delivered", "wait")
+    return TimelineEvent(None, "Now: waiting for a worker to send it", "wait")
+
+
+def render_timeline(delivery: Delivery) -> str:
+    return render_to_string(
+        "admin/delivery/timeline.html", {"delivery": delivery, "events": delivery_timeline(delivery)}
     )
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+def pretty_json(value) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return format_html('<pre class="daraja-payload">{}</pre>', text)
+
+
+class RetryActionsMixin:
+    """Retry now (waiting deliveries) and retry from the dead-letter queue (dead ones)."""
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm(RETRY_PERMISSION)
+
+    def _retry_deliveries(self, request, deliveries):
+        waiting = deliveries.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING])
+        waiting_ids = list(waiting.values_list("pk", flat=True))
+        queued = deliveries_retry_now(Delivery.objects.filter(pk__in=waiting_ids))
+        log_admin_action(request, Delivery.objects.filter(pk__in=waiting_ids), "Retried now.")
+        self.message_user(
+            request, ngettext("%d delivery queued now.", "%d deliveries queued now.", queued) % queued
+        )
+
+    def _retry_dead(self, request, deliveries):
+        letters = DeadLetter.objects.filter(delivery__in=deliveries, resolved_at__isnull=True)
+        letter_ids = list(letters.values_list("pk", flat=True))
+        delivery_ids = list(letters.values_list("delivery_id", flat=True))
+        queued = dead_letters_retry(dead_letter_ids=letter_ids)
+        log_admin_action(
+            request, Delivery.objects.filter(pk__in=delivery_ids), "Retried from the dead-letter queue."
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%d dead delivery sent back to the queue.",
+                "%d dead deliveries sent back to the queue.",
+                queued,
+            )
+            % queued,
+        )
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "webhook_id",
         "endpoint",
-        "status",
+        "kind",
+        "payment",
+        "status_label",
         "priority",
         "attempt_count",
         "last_error_category",
         "next_attempt_at",
         "created_at",
     )
-    list_filter = ("status", "priority", "last_error_category", "created_at")
-    list_select_related = ("endpoint",)
-    search_fields = ("=id", "=webhook_id", "endpoint__user_id")
-    date_hierarchy = "created_at"
-    readonly_fields = (
-        "callback",
-        "endpoint",
-        "webhook_id",
+    list_filter = (
         "status",
+        "priority",
+        UserIdFilter,
+        CallbackKindFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("endpoint", "callback")
+    search_fields = ("webhook_id",)  # shows the search box; get_search_results does the matching
+    search_help_text = (
+        "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
+        "delivery number, user id, or the last 3 digits of the phone number."
+    )
+    show_facets = admin.ShowFacets.NEVER
+    show_full_result_count = False
+    fieldsets = (
+        (
+            "Delivery",
+            {
+                "fields": (
+                    "endpoint",
+                    "callback",
+                    "status_label",
+                    "webhook_id",
+                    ("priority", "priority_reason"),
+                    ("attempt_count", "cycle", "cycle_attempt_count"),
+                    "next_attempt_at",
+                    ("last_error_category", "last_response_status"),
+                    "delivered_at",
+                    "created_at",
+                )
+            },
+        ),
+        ("Timeline of every attempt", {"fields": ("timeline",)}),
+        ("What M-Pesa sent (read-only)", {"fields": ("callback_payload",)}),
+    )
+    readonly_fields = (
+        "endpoint",
+        "callback",
+        "status_label",
+        "webhook_id",
         "priority",
         "priority_reason",
         "attempt_count",
@@ -64,26 +213,59 @@ class DeliveryAdmin(admin.ModelAdmin):
         "last_response_status",
         "delivered_at",
         "created_at",
-        "updated_at",
+        "timeline",
         "callback_payload",
     )
-    fields = readonly_fields
-    inlines = (DeliveryAttemptInline,)
-    actions = ("retry_now",)
+    actions = ("retry_now", "retry_from_dead_letter_queue")
+    object_actions = ("retry_now", "retry_from_dead_letter_queue")
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("callback", "endpoint")
+        return queryset.defer(*LARGE_CALLBACK_FIELDS)
+
+    def get_search_results(self, request, queryset, search_term):
+        condition = quoted_ids_condition(search_term, callback_field="callback_id", delivery_field="pk")
+        return queryset.filter(condition), False
+
+    def object_action_applies(self, name, obj) -> bool:
+        if name == "retry_now":
+            return obj.status in (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+        return obj.status == Delivery.Status.DEAD
+
+    @admin.display(description="kind", ordering="callback__kind")
+    def kind(self, obj):
+        return obj.callback.get_kind_display()
+
+    @admin.display(description="payment id")
+    def payment(self, obj):
+        callback = obj.callback
+        return callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        return render_timeline(obj)
 
     @admin.display(description="payload")
     def callback_payload(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.callback.payload, indent=2, ensure_ascii=False))
+        return pretty_json(obj.callback.payload)
 
-    @admin.action(description="Retry selected waiting deliveries now", permissions=["view"])
+    @admin.action(description="Retry now (waiting deliveries)", permissions=["retry"])
     def retry_now(self, request, queryset):
-        count = deliveries_retry_now(queryset)
-        self.message_user(
-            request, ngettext("%d delivery queued now.", "%d deliveries queued now.", count) % count
-        )
+        self._retry_deliveries(request, queryset)
+
+    @admin.action(description="Retry from the dead-letter queue (dead deliveries)", permissions=["retry"])
+    def retry_from_dead_letter_queue(self, request, queryset):
+        self._retry_dead(request, queryset)
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

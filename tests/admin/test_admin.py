@@ -1,4 +1,4 @@
-"""The admin pages support staff use for this issue: endpoints, deliveries, dead letters and bulk retry."""
+"""The admin pages support staff use: endpoints, deliveries, dead letters and bulk retry."""
 
 import pytest
 
@@ -10,12 +10,16 @@ from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-@pytest.fixture
-def staff_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("support", "support@example.com", "pw-for-tests-only")
-    client.force_login(user)
-    return client
+ENDPOINT_FORM = {
+    "user_id": "shop9",
+    "url": "https://shop.example/hook",
+    "default_priority": 5,
+    "max_attempts": 3,
+    "initial_delay_seconds": 2,
+    "backoff_multiplier": 2,
+    "max_delay_seconds": 60,
+    "timeout_seconds": 30,
+}
 
 
 def test_the_admin_needs_a_login(client):
@@ -26,43 +30,42 @@ def test_the_admin_needs_a_login(client):
 
 def test_creating_an_endpoint_in_the_admin_shows_the_secret_once_and_validates(staff_client):
     response = staff_client.post(
-        "/admin/webhooks/endpoint/add/",
-        {
-            "user_id": "shop9",
-            "url": "ftp://nope",
-            "default_priority": 5,
-            "max_attempts": 0,
-            "initial_delay_seconds": 2,
-            "backoff_multiplier": 2,
-            "max_delay_seconds": 60,
-            "timeout_seconds": 30,
-        },
+        "/admin/webhooks/endpoint/add/", {**ENDPOINT_FORM, "url": "ftp://nope", "max_attempts": 0}
     )
     assert response.status_code == 200
     assert "starting with http:// or https://" in response.text
     assert "Allow at least 1 attempt" in response.text
     assert not Endpoint.objects.exists()
 
-    response = staff_client.post(
-        "/admin/webhooks/endpoint/add/",
-        {
-            "user_id": "shop9",
-            "url": "https://shop.example/hook",
-            "is_active": "on",
-            "default_priority": 5,
-            "max_attempts": 3,
-            "initial_delay_seconds": 2,
-            "backoff_multiplier": 2,
-            "max_delay_seconds": 60,
-            "timeout_seconds": 30,
-        },
-        follow=True,
-    )
+    response = staff_client.post("/admin/webhooks/endpoint/add/", ENDPOINT_FORM, follow=True)
     endpoint = Endpoint.objects.get()
     assert endpoint.signing_secret in response.text
+    assert "no-store" in response["Cache-Control"]
     change_page = staff_client.get(f"/admin/webhooks/endpoint/{endpoint.pk}/change/")
     assert endpoint.signing_secret not in change_page.text
     assert endpoint.signing_secret[-4:] in change_page.text
+    assert endpoint.signing_secret not in staff_client.get("/admin/webhooks/endpoint/").text
+    assert endpoint.signing_secret not in staff_client.get("/admin/").text  # not in "Recent actions"
+
+
+def test_retry_settings_errors_speak_plainly_and_change_nothing(staff_client, endpoint_factory):
+    endpoint = endpoint_factory(user_id="shop9", max_attempts=3)
+    response = staff_client.post(
+        f"/admin/webhooks/endpoint/{endpoint.pk}/change/",
+        {**ENDPOINT_FORM, "initial_delay_seconds": 120, "max_delay_seconds": 60, "timeout_seconds": 0},
+    )
+    assert response.status_code == 200
+    assert "The request timeout must be more than 0 seconds." in response.text
+    endpoint.refresh_from_db()
+    assert endpoint.timeout_seconds == 5
+
+    response = staff_client.post(
+        f"/admin/webhooks/endpoint/{endpoint.pk}/change/", {**ENDPOINT_FORM, "max_attempts": 7}
+    )
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.max_attempts == 7
+    assert endpoint.user_id == "shop9"
 
 
 def test_dead_letters_filter_by_category_and_bulk_retry_delivers(
@@ -108,7 +111,8 @@ def test_delivery_page_shows_every_attempt(staff_client, client, receiver, endpo
     page = staff_client.get(f"/admin/delivery/delivery/{delivery.pk}/change/")
     assert page.status_code == 200
     assert "try later" in page.text
-    assert "Retry scheduled" in page.text
+    assert "Failed; will try again" in page.text
+    assert "Now: delivered" in page.text
     assert "ws_CO_191220191020363925" in page.text
     for path in ["/admin/webhooks/callback/", "/admin/delivery/delivery/", "/admin/webhooks/endpoint/"]:
         assert staff_client.get(path).status_code == 200

@@ -1,0 +1,129 @@
+"""Roles: the Support group views everything, retries, pauses and resumes; purging, rotating secrets
+and editing endpoints stay with superusers. Every admin action lands in the admin log."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group, Permission
+
+from deadletter.models import DeadLetter
+from tests.helpers import post_callback
+from tests.support import Reply, run_worker
+from webhooks.models import Endpoint
+
+SUPPORT_PERMISSIONS = {
+    "webhooks.view_endpoint",
+    "webhooks.view_callback",
+    "delivery.view_delivery",
+    "delivery.view_deliveryattempt",
+    "deadletter.view_deadletter",
+    "deadletter.retry_deadletter",
+    "deadletter.pause_endpoint",
+}
+
+
+@pytest.mark.django_db
+def test_the_migration_creates_the_support_group_with_exactly_its_permissions():
+    # Non-transactional tests run first, on the database exactly as the migrations left it.
+    group = Group.objects.get(name="Support")
+    granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+    assert granted == SUPPORT_PERMISSIONS
+
+
+@pytest.fixture
+def dead_letter(client, receiver, endpoint_factory):
+    endpoint_factory(user_id="shop1", max_attempts=1)
+    receiver.script("/hook", Reply(status=500))
+    post_callback(client, "shop1")
+    run_worker()
+    return DeadLetter.objects.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_support_sees_every_page_but_cannot_edit_endpoints(support_client, dead_letter):
+    endpoint = Endpoint.objects.get()
+    for page in [
+        "/admin/",
+        "/admin/dashboard/",
+        "/admin/webhooks/endpoint/",
+        f"/admin/webhooks/endpoint/{endpoint.pk}/change/",
+        "/admin/webhooks/callback/",
+        f"/admin/webhooks/callback/{dead_letter.callback_id}/change/",
+        "/admin/delivery/delivery/",
+        f"/admin/delivery/delivery/{dead_letter.delivery_id}/change/",
+        "/admin/deadletter/deadletter/",
+        f"/admin/deadletter/deadletter/{dead_letter.pk}/change/",
+        "/admin/deadletter/deadletter/analysis/",
+    ]:
+        assert support_client.get(page).status_code == 200, page
+    response = support_client.post(
+        f"/admin/webhooks/endpoint/{endpoint.pk}/change/", {"url": "https://evil.example/", "max_attempts": 9}
+    )
+    assert response.status_code == 403
+    assert support_client.get("/admin/webhooks/endpoint/add/").status_code == 403
+    endpoint.refresh_from_db()
+    assert endpoint.max_attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_support_is_refused_purge_and_secret_rotation(support_client, dead_letter):
+    listing = support_client.get("/admin/deadletter/deadletter/")
+    assert 'value="retry_selected"' in listing.text
+    assert 'value="purge_selected"' not in listing.text
+    # a hand-made POST of the action is ignored, the object's purge URL refuses
+    support_client.post(
+        "/admin/deadletter/deadletter/",
+        {"action": "purge_selected", "_selected_action": [dead_letter.pk], "post": "yes"},
+    )
+    purge_url = f"/admin/deadletter/deadletter/{dead_letter.pk}/do/purge_selected/"
+    assert support_client.post(purge_url, {"post": "yes"}).status_code == 403
+    dead_letter.refresh_from_db()
+    assert dead_letter.is_open
+    endpoint = Endpoint.objects.get()
+    secret = endpoint.signing_secret
+    endpoints = support_client.get("/admin/webhooks/endpoint/")
+    assert 'value="pause"' in endpoints.text
+    assert 'value="rotate_secret"' not in endpoints.text
+    assert 'value="send_test_delivery"' not in endpoints.text
+    support_client.post(
+        "/admin/webhooks/endpoint/", {"action": "rotate_secret", "_selected_action": [endpoint.pk]}
+    )
+    assert support_client.post(f"/admin/webhooks/endpoint/{endpoint.pk}/do/rotate_secret/").status_code == 403
+    endpoint.refresh_from_db()
+    assert endpoint.signing_secret == secret
+
+
+@pytest.mark.django_db(transaction=True)
+def test_support_pauses_and_resumes_from_the_endpoint_page_and_it_is_logged(
+    support_client, support_user, endpoint_factory
+):
+    endpoint = endpoint_factory(user_id="shop1")
+    page = support_client.get(f"/admin/webhooks/endpoint/{endpoint.pk}/change/")
+    assert f"/admin/webhooks/endpoint/{endpoint.pk}/do/pause/" in page.text
+    assert "/do/resume/" not in page.text
+    response = support_client.post(f"/admin/webhooks/endpoint/{endpoint.pk}/do/pause/", follow=True)
+    assert "1 endpoint paused." in response.text
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active
+    support_client.post(f"/admin/webhooks/endpoint/{endpoint.pk}/do/resume/")
+    endpoint.refresh_from_db()
+    assert endpoint.is_active
+    messages = list(
+        LogEntry.objects.filter(user=support_user, object_id=str(endpoint.pk))
+        .order_by("pk")
+        .values_list("change_message", flat=True)
+    )
+    assert messages == ["Paused: deliveries wait until it is resumed.", "Resumed: waiting deliveries sent."]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_member_without_the_retry_permission_cannot_retry(client, django_user_model, dead_letter):
+    viewer = django_user_model.objects.create_user("viewer", password="pw-for-tests-only", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_deadletter"))
+    client.force_login(viewer)
+    assert client.get("/admin/deadletter/deadletter/").status_code == 200
+    assert client.get("/admin/deadletter/deadletter/retry-matching/").status_code == 403
+    client.post(
+        "/admin/deadletter/deadletter/", {"action": "retry_selected", "_selected_action": [dead_letter.pk]}
+    )
+    dead_letter.refresh_from_db()
+    assert dead_letter.is_open

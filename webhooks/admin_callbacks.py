@@ -1,0 +1,174 @@
+"""Admin for the callbacks M-Pesa sent: find a payment by the ids people quote, read its timeline."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from daraja.admin_tools import UserIdFilter
+from deadletter.admin_queries import quoted_ids_condition
+from delivery.admin import LARGE_CALLBACK_FIELDS, pretty_json, render_timeline, status_badge
+from delivery.models import Delivery
+from webhooks.models import Callback
+from webhooks.priorities import Priority
+
+
+class DeliveryStatusFilter(admin.SimpleListFilter):
+    """Callbacks whose delivery is in a given state (a subquery on the delivery's status index)."""
+
+    title = "delivery status"
+    parameter_name = "status"
+    field = "status"
+
+    def lookups(self, request, model_admin):
+        return Delivery.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            matching = Delivery.objects.filter(**{self.field: self.value()}).values("callback_id")
+            return queryset.filter(pk__in=matching)
+        return None
+
+
+class DeliveryPriorityFilter(DeliveryStatusFilter):
+    title = "delivery priority"
+    parameter_name = "priority"
+    field = "priority"
+
+    def lookups(self, request, model_admin):
+        return [(str(value), label) for value, label in Priority.choices]
+
+
+@admin.register(Callback)
+class CallbackAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "received_at",
+        "endpoint",
+        "kind",
+        "payment_id",
+        "amount",
+        "phone_number_masked",
+        "result_code",
+        "delivery_status",
+    )
+    list_filter = (
+        DeliveryStatusFilter,
+        DeliveryPriorityFilter,
+        UserIdFilter,
+        "kind",
+        ("received_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("endpoint",)
+    search_fields = ("receipt_number",)  # shows the search box; get_search_results does the matching
+    search_help_text = (
+        "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
+        "delivery number, user id, or the last 3 digits of the phone number."
+    )
+    show_facets = admin.ShowFacets.NEVER
+    show_full_result_count = False
+    fieldsets = (
+        (
+            "Payment",
+            {
+                "fields": (
+                    "endpoint",
+                    "received_at",
+                    "kind",
+                    ("receipt_number", "amount"),
+                    ("checkout_request_id", "merchant_request_id"),
+                    ("trans_id", "conversation_id"),
+                    "phone_number_masked",
+                    ("result_code", "result_description"),
+                    ("duplicate_count", "last_duplicate_at"),
+                    "source_ip",
+                )
+            },
+        ),
+        ("Deliveries and every attempt", {"fields": ("timelines",)}),
+        ("What M-Pesa sent (read-only)", {"fields": ("pretty_payload", "headers")}),
+    )
+    readonly_fields = (
+        "endpoint",
+        "received_at",
+        "kind",
+        "receipt_number",
+        "amount",
+        "checkout_request_id",
+        "merchant_request_id",
+        "trans_id",
+        "conversation_id",
+        "phone_number_masked",
+        "result_code",
+        "result_description",
+        "duplicate_count",
+        "last_duplicate_at",
+        "source_ip",
+        "timelines",
+        "pretty_payload",
+        "headers",
+    )
+
+    def get_queryset(self, request):
+        latest = Delivery.objects.filter(callback=OuterRef("pk")).order_by("-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .defer(*(name.removeprefix("callback__") for name in LARGE_CALLBACK_FIELDS))
+            .annotate(
+                latest_delivery_status=Subquery(latest.values("status")[:1]),
+                latest_delivery_id=Subquery(latest.values("pk")[:1]),
+            )
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        condition = quoted_ids_condition(search_term, callback_field="pk", delivery_field=None)
+        return queryset.filter(condition), False
+
+    @admin.display(description="payment id")
+    def payment_id(self, obj):
+        return obj.receipt_number or obj.checkout_request_id or obj.trans_id or obj.conversation_id or "—"
+
+    @admin.display(description="delivery")
+    def delivery_status(self, obj):
+        if obj.latest_delivery_status is None:
+            return "—"
+        label = Delivery.Status(obj.latest_delivery_status).label
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:delivery_delivery_change", args=[obj.latest_delivery_id]),
+            status_badge(obj.latest_delivery_status, label),
+        )
+
+    @admin.display(description="timeline")
+    def timelines(self, obj):
+        deliveries = obj.deliveries.select_related("callback").prefetch_related("attempts", "dead_letters")
+        parts = [
+            format_html(
+                '<p><a href="{}">Delivery {}</a> ({}) {}</p>{}',
+                reverse("admin:delivery_delivery_change", args=[delivery.pk]),
+                delivery.pk,
+                delivery.webhook_id,
+                status_badge(delivery.status, delivery.get_status_display()),
+                render_timeline(delivery),
+            )
+            for delivery in deliveries
+        ]
+        if not parts:
+            return "No delivery (a duplicate that was absorbed)."
+        return format_html_join("", "{}", ((part,) for part in parts))
+
+    @admin.display(description="payload")
+    def pretty_payload(self, obj):
+        return pretty_json(obj.payload)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
