@@ -1,0 +1,50 @@
+"""gunicorn settings for the relay: ``gunicorn -c deploy/gunicorn.conf.py``.
+
+Command-line options override these. Environment:
+
+* ``WEBHOOK_SERVICE_PORT`` (3001): the port, on every interface.
+* ``WEB_CONCURRENCY`` (2): worker processes (gunicorn's own variable); ~2 per core.
+* ``LOG_FORMAT`` (``human``|``json``) and ``LOG_LEVEL``: gunicorn's own lines (start-up, worker
+  restarts, one access line per request) go through the relay's formatters, so they are JSON too
+  when asked, carry the request id, and have inbound tokens, secrets and phone numbers cut.
+"""
+
+import os
+
+wsgi_app = "daraja.wsgi"
+bind = [f"0.0.0.0:{os.environ.get('WEBHOOK_SERVICE_PORT', '3001')}"]
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# A request (the synchronous C2B validation included, at most C2B_VALIDATION_BUDGET_SECONDS) ends well
+# within this; a worker silent for longer is stuck and is replaced.
+timeout = 30
+graceful_timeout = 30
+# Heartbeat files on tmpfs: a container's overlay filesystem can stall them and get workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's own advice
+# Client address, request line, status, size, time (µs), the serving process and the request id.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus pid=%(p)s rid=%({x-request-id}o)s'
+
+_log_format = os.environ.get("LOG_FORMAT", "human").lower()
+_log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
+_handler = {
+    "()": "daraja.logging.ConsoleHandler",
+    "formatter": "json" if _log_format == "json" else "human",
+    "filters": ["flow_context", "mask_personal_data"],
+}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "flow_context": {"()": "daraja.logging.FlowContextFilter"},
+        "mask_personal_data": {"()": "daraja.logging.MaskPersonalDataFilter"},
+    },
+    "formatters": {
+        "human": {"()": "daraja.logging.HumanFormatter"},
+        "json": {"()": "daraja.logging.JsonLineFormatter"},
+    },
+    "handlers": {"console": _handler},
+    "root": {"level": _log_level, "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": _log_level, "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
