@@ -8,6 +8,7 @@ lives in docs/operations.md.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("DARAJA_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -19,6 +20,23 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="django-insecure-local-develop
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS (docs/operations.md) ----------------------------------------------
+# Off by default so that `make run`, the tests and a plain-http compose stack work; production behind
+# TLS sets DJANGO_SECURE_SSL_REDIRECT=true (which also makes the cookies secure) and the HSTS variables,
+# and `manage.py check --deploy` is then clean.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+# Health probes and Prometheus scrape over plain http inside the private network.
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics/?$"]
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Only behind a proxy that sets X-Forwarded-Proto itself (dropping the client's): else anyone claims https.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = env.list("DJANGO_SILENCED_SYSTEM_CHECKS", default=[])
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -27,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_rq",
     "daraja.apps.DarajaConfig",
     "webhooks",
@@ -35,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every line a request causes (redirects and refusals included) carries its id.
+    "daraja.request_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -75,6 +98,10 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # A web process and a worker write to the same file: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = env.int("SQLITE_TIMEOUT", default=20)
+    # Transactions take the write lock when they begin: a deferred one that read first and writes second
+    # fails at once ("database is locked", no waiting) when another writer got there in between, which
+    # under load turned M-Pesa callbacks into 503s (docs/reliability.md).
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and RQ ---------------------------------------------------------
@@ -147,6 +174,44 @@ DELIVERY_MAX_RESPONSE_BYTES = env.int("DELIVERY_MAX_RESPONSE_BYTES", default=64 
 # Characters of that response kept on the attempt row.
 DELIVERY_RESPONSE_EXCERPT_CHARS = env.int("DELIVERY_RESPONSE_EXCERPT_CHARS", default=2000)
 DELIVERY_USER_AGENT = env.str("DELIVERY_USER_AGENT", default="Daraja-Webhook-Relay/1.0")
+# Networks (CIDRs) deliveries may go to although they are not public; empty in production.
+# Local development and the tests set 127.0.0.0/8 so that a receiver on this machine can be reached.
+DELIVERY_ALLOWED_NETWORKS = env.list("DELIVERY_ALLOWED_NETWORKS", default=[])
+# After a signing secret is rotated, deliveries carry signatures of both secrets for this long.
+SIGNING_SECRET_OVERLAP_HOURS = env.float("SIGNING_SECRET_OVERLAP_HOURS", default=24)
+# Circuit breaker: consecutive failures that open an endpoint's circuit, the first probe cool-down
+# (doubling after each failed probe, up to the maximum) and how long a circuit may stay open before
+# the endpoint is paused and an alert fires.
+CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
+CIRCUIT_COOLDOWN_SECONDS = env.float("CIRCUIT_COOLDOWN_SECONDS", default=30)
+CIRCUIT_MAX_COOLDOWN_SECONDS = env.float("CIRCUIT_MAX_COOLDOWN_SECONDS", default=1800)
+CIRCUIT_AUTO_PAUSE_HOURS = env.float("CIRCUIT_AUTO_PAUSE_HOURS", default=72)
+# Optional URL that receives a JSON POST when an endpoint is paused automatically.
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+# At most this many deliveries in flight per endpoint across all workers; work over it waits this long.
+DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", default=2)
+DELIVERY_DEFER_SECONDS = env.float("DELIVERY_DEFER_SECONDS", default=1.0)
+
+# --- The sweeper (docs/reliability.md) ---------------------------------------
+# Every worker runs RQ's maintenance this often (restarting a scheduler that died, e.g. in a Redis outage)
+# and, once per interval across all workers, queues the sweep that re-queues deliveries whose job was lost.
+SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=30)
+# A waiting delivery is only taken for jobless once it has been due this long (and is older than every
+# job its own could be waiting behind), so a job that is merely queued is never doubled.
+SWEEP_GRACE_SECONDS = env.float("SWEEP_GRACE_SECONDS", default=60.0)
+# A delivery "delivering" for longer than its endpoint's timeout plus this margin lost its worker; the
+# margin exceeds the 60 s RQ allows a job beyond that timeout, so a live attempt is never taken over.
+SWEEP_STUCK_MARGIN_SECONDS = env.float("SWEEP_STUCK_MARGIN_SECONDS", default=90.0)
+# At most this many deliveries are re-queued per sweep (oldest first); the next sweep takes the rest.
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=1000)
+
+# --- Support admin (docs/admin.md) ----------------------------------------
+# The queue dashboard and the dead-letter list warn past this many open dead letters,
+# or when at least DEADLETTER_GROWTH_WARNING_PER_HOUR deliveries gave up within the last hour.
+DEADLETTER_WARNING_THRESHOLD = env.int("DEADLETTER_WARNING_THRESHOLD", default=100)
+DEADLETTER_GROWTH_WARNING_PER_HOUR = env.int("DEADLETTER_GROWTH_WARNING_PER_HOUR", default=50)
+# "Retry everything matching this filter" retries at most this many per click (oldest first).
+DEADLETTER_ADMIN_RETRY_LIMIT = env.int("DEADLETTER_ADMIN_RETRY_LIMIT", default=1000)
 
 # --- Auth, i18n, static ---------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -160,7 +225,7 @@ TIME_ZONE = env.str("TIME_ZONE", default="Africa/Nairobi")
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -173,22 +238,73 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "daraja.api_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# --- Integration API (/api/, docs/api.md) ----------------------------------
+# Requests per API key per period ("1200/min"; sec, min, hour or day), counted in Redis.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="1200/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Daraja webhook relay API",
+    "DESCRIPTION": "Endpoints, callbacks with every delivery attempt, the dead-letter queue and the queue "
+    "numbers, for integrators. Every call needs `Authorization: Bearer <key>`; see docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["daraja.api.schema.only_api_paths"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "daraja.api.schema.add_error_responses",
+    ],
+    # Served from our own static files (drf-spectacular-sidecar), never from a CDN.
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorCategoryEnum": "delivery.policy.ErrorCategory.choices",
+        "DeliveryStatusEnum": "delivery.serializers.DELIVERY_STATUS_CHOICES",
+        "PriorityEnum": "webhooks.serializers.PRIORITY_NAMES",
+        "CallbackKindEnum": "webhooks.models.KIND_CHOICES",
+        "DeadLetterStateEnum": "deadletter.filters.DEAD_LETTER_STATES",
+        "QueueStatusEnum": "daraja.api.queue.QUEUE_STATUSES",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# --- Operations: /metrics and retention (docs/operations.md) ----------------
+# Who may scrape /metrics: clients on these networks (the socket address, never X-Forwarded-For) or
+# anyone sending "Authorization: Bearer <METRICS_BEARER_TOKEN>" (when set); everyone else gets a 403.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+# Counters count a row once it is this many seconds old, so that no row committed late is skipped.
+METRICS_SETTLE_SECONDS = env.float("METRICS_SETTLE_SECONDS", default=15.0)
+# At most this many rows per table are folded into the counters per scrape (a cold start catches up).
+METRICS_FOLD_BATCH = env.int("METRICS_FOLD_BATCH", default=100_000)
+# Delivered callbacks older than this many days are removed by `manage.py prune`.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "human": the original design's lines; "json": one JSON object per line with the request/delivery id.
+LOG_FORMAT = env.str("LOG_FORMAT", default="human").lower()
+if LOG_FORMAT not in ("human", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'human' or 'json', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_personal_data": {"()": "daraja.logging.MaskPersonalDataFilter"}},
+    "filters": {
+        "flow_context": {"()": "daraja.logging.FlowContextFilter"},
+        "mask_personal_data": {"()": "daraja.logging.MaskPersonalDataFilter"},
+    },
+    # Both formatters mask phone numbers and cut secrets from the finished line (tracebacks included).
     "formatters": {
-        "human": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"},
+        "human": {"()": "daraja.logging.HumanFormatter"},
+        "json": {"()": "daraja.logging.JsonLineFormatter"},
     },
     "handlers": {
         "console": {
             "()": "daraja.logging.ConsoleHandler",
-            "formatter": "human",
-            "filters": ["mask_personal_data"],
+            "formatter": LOG_FORMAT,
+            "filters": ["flow_context", "mask_personal_data"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -48,6 +48,9 @@ class Command(BaseCommand):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("ENABLE_TEST_ENDPOINTS", "true")
         env.setdefault("ENABLE_DEMO_RECEIVER", "true")
+        # The demo receiver is on this machine: let deliveries reach loopback, here only.
+        env.setdefault("DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8")
+        settings.DELIVERY_ALLOWED_NETWORKS = env["DELIVERY_ALLOWED_NETWORKS"].split(",")
         try:
             env["REDIS_URL"] = self._redis(options["redis_port"], env)
             settings.REDIS_URL = env["REDIS_URL"]
@@ -63,6 +66,8 @@ class Command(BaseCommand):
                     "-m",
                     "gunicorn",
                     "daraja.wsgi",
+                    "--config",
+                    str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),  # redacted access lines
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--workers",
