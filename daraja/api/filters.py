@@ -13,16 +13,19 @@ from drf_spectacular.utils import extend_schema_field
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time that can be converted to UTC (what the database compares in)."""
+    """An ISO 8601 date-time, returned in UTC (what the database compares in).
+
+    Converting here matters: ISO 8601 allows offsets such as ``+17:20`` that Postgres refuses
+    ("time zone displacement out of range"), while the same instant in UTC is fine."""
 
     def to_python(self, value):
         parsed = super().to_python(value)
-        if parsed is not None:
-            try:
-                parsed.astimezone(UTC)
-            except (OverflowError, ValueError):
-                raise forms.ValidationError("Enter a date-time between the years 1 and 9999.") from None
-        return parsed
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Enter a date-time between the years 1 and 9999.") from None
 
 
 class DateTimeFilter(django_filters.IsoDateTimeFilter):

@@ -53,6 +53,19 @@ def test_filters_by_status_priority_kind_user_and_time(operator, two_shops, rece
     assert checkout_ids(operator.get(CALLBACKS, {"received_after": yesterday})) == [b]
 
 
+def test_a_date_time_with_an_offset_postgres_cannot_store_still_filters(operator, two_shops, receive):
+    """ISO 8601 allows +17:20; Postgres refuses offsets past 15:59, so the filter compares in UTC."""
+    a = receive("shop_a")
+    an_hour_ago_far_east = (timezone.now() - timedelta(hours=1)).astimezone(
+        timezone.get_fixed_timezone(17 * 60 + 20)
+    )
+    response = operator.get(CALLBACKS, {"received_after": an_hour_ago_far_east.isoformat()})
+    assert response.status_code == 200
+    assert checkout_ids(response) == [a]
+    response = operator.get(CALLBACKS, {"received_before": an_hour_ago_far_east.isoformat()})
+    assert checkout_ids(response) == []
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
