@@ -1,7 +1,12 @@
 """The worker class ``manage.py rqworker`` runs (settings.RQ["WORKER_CLASS"])."""
 
+from django.conf import settings
 from django.db import close_old_connections
+from redis.exceptions import RedisError
+from rq import worker_registration
 from rq.worker import SimpleWorker
+
+from delivery.sweeper import sweep_enqueue_if_due
 
 
 class DeliveryWorker(SimpleWorker):
@@ -13,7 +18,42 @@ class DeliveryWorker(SimpleWorker):
     job, so a long-lived worker survives database restarts and never meets
     "connection already closed". SIGTERM still lets the job in flight finish
     (RQ's warm shutdown) before the worker exits.
+
+    Two additions to RQ's worker (docs/reliability.md):
+
+    * Maintenance every ``SWEEP_INTERVAL_SECONDS`` (RQ's default is 10
+      minutes, and an idle worker only gets there when its blocking wait
+      times out, hence the shorter wait). Besides RQ's own chores (restart a
+      scheduler process that died, clean registries) it queues the sweep
+      when it is due (one per interval across all workers; not in burst
+      mode) and registers the worker again if a flush made Redis forget it.
+    * A Redis outage does not end the worker. RQ retries a lost connection
+      only while waiting for a job; anywhere else (finishing a job, a
+      heartbeat, maintenance) the error would stop the worker. Here those
+      calls log and carry on, and the next wait for a job backs off until
+      Redis answers. Whatever a lost bookkeeping write leaves undone, the
+      database knows, and the sweep repairs. (A Redis that stops answering
+      instead of refusing connections still stops the worker after the
+      socket timeout, as RQ decides; the process manager restarts it.)
     """
+
+    # While Redis is unreachable RQ retries with a doubling wait, up to a minute by default; a refused
+    # connection costs nothing, and capping the wait at 5 s means work resumes within 5 s of Redis's return.
+    max_connection_wait_time = 5.0
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", settings.SWEEP_INTERVAL_SECONDS)
+        super().__init__(*args, **kwargs)
+        self._periodic_jobs = True
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return max(1, min(self.worker_ttl - 15, self.maintenance_interval))
+
+    def work(self, burst: bool = False, *args, **kwargs):
+        # A burst worker (tests, a one-off drain) only empties the queues; periodic jobs are for the fleet.
+        self._periodic_jobs = not burst
+        return super().work(burst, *args, **kwargs)
 
     def perform_job(self, job, queue):
         close_old_connections()
@@ -21,3 +61,60 @@ class DeliveryWorker(SimpleWorker):
             return super().perform_job(job, queue)
         finally:
             close_old_connections()
+
+    def execute_job(self, job, queue):
+        try:
+            super().execute_job(job, queue)
+        except RedisError as exc:
+            self._redis_lost(f"finishing job {job.id}", exc)
+
+    def run_maintenance_tasks(self):
+        try:
+            super().run_maintenance_tasks()
+            self._register_again_if_forgotten()
+            if self._periodic_jobs and sweep_enqueue_if_due():
+                self.log.debug("Worker %s: sweep queued", self.name)
+        except RedisError as exc:
+            self._redis_lost("running maintenance", exc)
+
+    def check_for_suspension(self, burst: bool):
+        try:
+            super().check_for_suspension(burst)
+        except RedisError as exc:
+            self._redis_lost("checking for suspension", exc)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        try:
+            return super().heartbeat(timeout)
+        except RedisError as exc:
+            self._redis_lost("sending a heartbeat", exc)
+
+    def set_state(self, state, pipeline=None):
+        if pipeline is not None:
+            return super().set_state(state, pipeline)
+        try:
+            return super().set_state(state)
+        except RedisError as exc:
+            self._redis_lost(f"recording state {state}", exc)
+
+    def set_shutdown_requested_date(self):
+        try:
+            super().set_shutdown_requested_date()
+        except RedisError as exc:  # SIGTERM during an outage must still be a warm shutdown
+            self._redis_lost("recording the shutdown request", exc)
+
+    def _register_again_if_forgotten(self) -> None:
+        """A FLUSHALL (or a restart without persistence) drops this worker from RQ's lists: rejoin them."""
+        if self.connection.hexists(self.key, "birth"):
+            return
+        with self.connection.pipeline() as pipeline:
+            pipeline.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipeline)
+            pipeline.expire(self.key, self.worker_ttl + 60)
+            pipeline.execute()
+        self.log.warning("Worker %s: Redis had forgotten this worker; registered again", self.name)
+
+    def _redis_lost(self, doing: str, exc: RedisError) -> None:
+        self.log.warning("Worker %s: Redis unavailable while %s (%s); carrying on", self.name, doing, exc)
