@@ -1,0 +1,144 @@
+"""``python -m bench [options]`` (``make bench BENCH_ARGS="..."``): run the benchmark, print and keep figures.
+
+Progress goes to stderr; stdout gets a table and one JSON line, which is
+also appended to ``--results`` (bench/results.jsonl, not committed).
+Exit status 0 when every scenario ran (whether or not targets were met),
+1 when one failed to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from redis import Redis
+
+from bench import report
+from bench.fairness import fairness
+from bench.measure import ResourceMonitor, load_average, postgres_backends
+from bench.scenarios import Run, calibration, drain, end_to_end, ingest, slow_receiver, soak
+from bench.stack import Stack, WebSettings
+
+SCENARIOS = {
+    "calibration": calibration,
+    "ingest": ingest,
+    "drain": drain,
+    "e2e": end_to_end,
+    "slow": slow_receiver,
+    "soak": soak,
+    "fairness": fairness,
+}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--n", type=int, default=20_000, help="callbacks per burst (ingest, end-to-end)")
+    add("--concurrency", "-c", type=int, default=32, help="keep-alive connections of the load generator")
+    add("--workers", type=int, default=5, help="RQ worker processes for the throughput scenarios")
+    add("--web-workers", type=int, default=2, help="gunicorn worker processes (gthread)")
+    add("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    add("--cap", type=int, default=1000, help="DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT in throughput scenarios")
+    add("--slow-n", type=int, default=2000, help="callbacks of the slow-receiver scenario")
+    add("--slow-delay-ms", type=int, default=100, help="the slow receiver's answer delay")
+    add("--soak-n", type=int, default=100_000, help="callbacks of the soak")
+    add("--soak-rate", type=float, default=50.0, help="callbacks/s in the soak (below delivery capacity)")
+    add("--skip-soak", action="store_true", help="leave the soak out")
+    add("--fairness-n", type=int, default=1000, help="callbacks of each fairness round")
+    add("--fairness-workers", type=int, default=5, help="worker processes in the fairness scenario")
+    add("--hang-seconds", type=float, default=30.0, help="how long the hanging receiver hangs")
+    add("--hang-timeout", type=float, default=None, help="the hanging endpoint's timeout (default 30)")
+    add("--circuit-cooldown", type=float, default=10.0, help="CIRCUIT_COOLDOWN_SECONDS in fairness")
+    add("--no-fairness-recovery", dest="fairness_recovery", action="store_false")
+    add("--scenario-timeout", type=float, default=600.0, help="seconds any one wait may take")
+    add("--scenarios", default=",".join(SCENARIOS), help="comma list, in the order above")
+    add("--results", default=str(Path(__file__).with_name("results.jsonl")), help="JSON lines file")
+    add("--note", default="", help="free text kept with the results")
+    add("--keep-logs", action="store_true", help="keep the temp dir with every process's log")
+    options = parser.parse_args(argv)
+    options.selected = [s for s in options.scenarios.split(",") if s]
+    unknown = set(options.selected) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if options.skip_soak and "soak" in options.selected:
+        options.selected.remove("soak")
+    if "drain" in options.selected and "ingest" not in options.selected:
+        parser.error("drain delivers the ingest scenario's backlog: select ingest too")
+    return options
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    # SIGTERM unwinds like Ctrl-C, through the ``finally`` that stops every process and drops the database.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    started = time.monotonic()
+    result: dict = {
+        "bench": "daraja-relay",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "note": options.note,
+        "machine": report.machine(),
+        "git": report.git_state(),
+        "load_average_start": load_average(),
+        "scenarios": {},
+    }
+    stack = Stack(
+        web=WebSettings(options.web_workers, options.web_threads),
+        database_url=os.environ.get("DATABASE_URL"),
+        keep_logs=options.keep_logs,
+    )
+    result["settings"] = report.settings(options, stack)
+    monitor = ResourceMonitor()
+    failed = False
+    try:
+        progress(f"starting the stack ({stack.database.engine}, logs in {stack.dir})")
+        stack.start()
+        monitor.groups.update(stack.pids())
+        if stack.database.engine == "postgres":
+            database = stack.database.name
+            monitor.discover["postgres"] = lambda: postgres_backends(database)
+        monitor.start()
+        run = Run(stack, monitor, Redis.from_url(stack.redis_url), options, secrets.token_hex(3))
+        for name in options.selected:
+            progress(f"scenario {name}")
+            try:
+                result["scenarios"][name] = SCENARIOS[name](run)
+            except Exception as exc:
+                failed = True
+                traceback.print_exc()
+                result["scenarios"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+                break
+            progress(f"scenario {name} done")
+    except Exception as exc:
+        failed = True
+        traceback.print_exc()
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        monitor.stop()
+        progress("stopping the stack")
+        stack.stop()
+    result["load_average_end"] = load_average()
+    result["duration_seconds"] = round(time.monotonic() - started, 1)
+    result["targets"] = report.targets(result["scenarios"])
+    print(report.table(result))
+    line = json.dumps(result, separators=(",", ":"), default=str)
+    print(line)
+    with open(options.results, "a") as results:
+        results.write(line + "\n")
+    progress(f"appended to {options.results}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

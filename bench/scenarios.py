@@ -1,0 +1,238 @@
+"""The scenarios: calibration, ingest, drain, end-to-end, slow receiver, soak (fairness: bench.fairness).
+
+Each takes the running ``Stack``, the ``Run`` context and returns a dict
+of figures; each is bounded by a count and by ``options.scenario_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from redis import Redis
+
+from bench.analysis import ack_figures, backlog_figures, delivery_figures, endpoint_state, wait_until
+from bench.load import LoadResult, get_many, post_callbacks
+from bench.measure import Phase, ResourceMonitor
+from bench.stack import Stack
+
+
+@dataclass
+class Run:
+    stack: Stack
+    monitor: ResourceMonitor
+    redis: Redis
+    options: object  # the parsed command line (bench.__main__)
+    tag: str  # unique per run: every CheckoutRequestID carries it
+    ingest_load: LoadResult | None = None  # what the ingest scenario sent: the drain scenario checks it
+
+    def phase(self) -> Phase:
+        self.stack.check_alive()
+        for name, pids in self.stack.pids().items():
+            self.monitor.set_group(name, pids)
+        return Phase(self.monitor, self.redis)
+
+    def throughput_workers(self) -> None:
+        """The worker fleet of the throughput scenarios (--workers, the in-flight cap of --cap)."""
+        options = self.options
+        self.stack.start_workers(options.workers, {"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT": str(options.cap)})
+        self.monitor.set_group("workers", [p.pid for p in self.stack.workers])
+
+
+def calibration(run: Run) -> dict:
+    """The tools' own ceilings: generator -> receiver alone, and GET /health (the empty-view floor)."""
+    options = run.options
+    n = min(options.n, 10_000)
+    with run.phase() as phase:
+        load = asyncio.run(
+            post_callbacks(
+                [f"{run.stack.receiver_base}/calibrate/x"], n=n, concurrency=options.concurrency, tag="cal"
+            )
+        )
+    receiver = {**ack_figures(load), "harness_cpu_seconds": phase.cpu.get("harness")}
+    receiver["receiver_cpu_seconds"] = phase.cpu.get("receiver")
+    with run.phase() as phase:
+        floor = asyncio.run(
+            get_many(f"{run.stack.web_base}/health", n=min(options.n, 5000), concurrency=options.concurrency)
+        )
+    return {
+        "generator_to_receiver": receiver,
+        "health_view_floor": {**ack_figures(floor), "web_cpu_seconds": phase.cpu.get("web")},
+    }
+
+
+def ingest(run: Run) -> dict:
+    """N callbacks over C keep-alive connections with no worker running."""
+    run.stack.stop_workers()
+    run.monitor.set_group("workers", [])
+    options = run.options
+    url = run.stack.add_endpoint("bench-ingest", "/ingest/hook", "--timeout", "30")
+    with run.phase() as phase:
+        load = asyncio.run(
+            post_callbacks(
+                [url],
+                n=options.n,
+                concurrency=options.concurrency,
+                tag=f"{run.tag}i",
+                deadline_seconds=options.scenario_timeout,
+            )
+        )
+    figures = ack_figures(load)
+    state = endpoint_state("bench-ingest")
+    run.ingest_load = load
+    return {
+        **figures,
+        "stored_in_db": state["callbacks"],
+        "web_cpu_ms_per_callback": _per(phase.cpu.get("web", 0) * 1000, load.acked),
+        "redis_commands_per_callback": _per(phase.redis_commands, load.acked),
+        "resources": phase.summary(),
+    }
+
+
+def drain(run: Run) -> dict:
+    """Start the workers on the ingest backlog: deliveries/s from a full queue, nothing lost or doubled."""
+    load = run.ingest_load
+    run.throughput_workers()
+    with run.phase() as phase:
+        complete = wait_until(
+            lambda: run.stack.receiver_count("/ingest/") >= load.acked, timeout=run.options.scenario_timeout
+        )
+        records = run.stack.receiver_records("/ingest/")
+    figures = {**backlog_figures(records), **_lost(records, load)}
+    figures["complete"] = complete
+    figures["worker_cpu_ms_per_delivery"] = _per(phase.cpu.get("workers", 0) * 1000, len(records))
+    figures["redis_commands_per_delivery"] = _per(phase.redis_commands, len(records))
+    figures["resources"] = phase.summary()
+    return figures
+
+
+def end_to_end(run: Run) -> dict:
+    """The same burst with the workers running, until the receiver has every acknowledged callback."""
+    options = run.options
+    run.throughput_workers()
+    url = run.stack.add_endpoint("bench-e2e", "/e2e/hook", "--timeout", "30")
+    with run.phase() as phase:
+        load = asyncio.run(
+            post_callbacks(
+                [url],
+                n=options.n,
+                concurrency=options.concurrency,
+                tag=f"{run.tag}e",
+                deadline_seconds=options.scenario_timeout,
+            )
+        )
+        complete = wait_until(
+            lambda: run.stack.receiver_count("/e2e/") >= load.acked, timeout=options.scenario_timeout
+        )
+        records = run.stack.receiver_records("/e2e/")
+    # The attempt row is written just after the receiver answers: give the last ones a moment.
+    wait_until(
+        lambda: endpoint_state("bench-e2e")["deliveries"].get("delivered", 0) >= load.acked, timeout=30
+    )
+    state = endpoint_state("bench-e2e")
+    return {
+        "ingest_while_delivering": ack_figures(load),
+        **delivery_figures(records, load),
+        "complete": complete,
+        "receiver_requests": len(records),
+        "attempt_rows": state["attempts"],
+        "every_attempt_recorded": state["attempts"] == len(records),
+        "db_deliveries": state["deliveries"],
+        "resources": phase.summary(),
+    }
+
+
+def slow_receiver(run: Run) -> dict:
+    """``--slow-n`` callbacks to a receiver that answers after ``--slow-delay-ms``."""
+    options = run.options
+    run.throughput_workers()
+    run.stack.configure_receiver(delay_ms=options.slow_delay_ms, delay_prefix="/slow/")
+    url = run.stack.add_endpoint("bench-slow", "/slow/hook", "--timeout", "30")
+    with run.phase() as phase:
+        load = asyncio.run(
+            post_callbacks(
+                [url],
+                n=options.slow_n,
+                concurrency=options.concurrency,
+                tag=f"{run.tag}s",
+                deadline_seconds=options.scenario_timeout,
+            )
+        )
+        complete = wait_until(
+            lambda: run.stack.receiver_count("/slow/") >= load.acked, timeout=options.scenario_timeout
+        )
+        records = run.stack.receiver_records("/slow/")
+    run.stack.configure_receiver()
+    memory = phase.memory
+    return {
+        "receiver_delay_ms": options.slow_delay_ms,
+        "ingest": ack_figures(load),
+        **delivery_figures(records, load),
+        "complete": complete,
+        "web_plus_workers_peak_rss_mb": round(
+            memory.get("web", {}).get("rss_mb", 0) + memory.get("workers", {}).get("rss_mb", 0), 1
+        ),
+        "resources": phase.summary(),
+    }
+
+
+def soak(run: Run) -> dict:
+    """``--soak-n`` callbacks at ``--soak-rate``/s with workers delivering; memory over time (flat = pass)."""
+    options = run.options
+    run.throughput_workers()
+    url = run.stack.add_endpoint("bench-soak", "/soak/hook", "--timeout", "30")
+    timeout = options.soak_n / options.soak_rate + options.scenario_timeout
+    with run.phase() as phase:
+        load = asyncio.run(
+            post_callbacks(
+                [url],
+                n=options.soak_n,
+                concurrency=options.concurrency,
+                tag=f"{run.tag}k",
+                rate=options.soak_rate,
+                deadline_seconds=timeout,
+            )
+        )
+        complete = wait_until(lambda: run.stack.receiver_count("/soak/") >= load.acked, timeout=timeout)
+        records = run.stack.receiver_records("/soak/")
+    run.monitor.sample()
+    sends = sorted(load.sent_at.values())
+    timeline = []
+    for fraction in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+        index = max(0, int(len(sends) * fraction) - 1)
+        at = sends[index] if sends else phase.ended
+        timeline.append({"callbacks": index + 1, **_memory_at(run.monitor, at)})
+    final = {"callbacks": len(sends), **_memory_at(run.monitor, phase.ended)}
+    first = timeline[0]
+    growth = (final["total_rss_mb"] / first["total_rss_mb"] - 1) if first["total_rss_mb"] else None
+    return {
+        "rate_requested": options.soak_rate,
+        "ingest": ack_figures(load),
+        **delivery_figures(records, load),
+        "complete": complete,
+        "memory_timeline": timeline,
+        "memory_after_all_delivered": final,
+        "rss_growth_vs_first_tenth": round(growth, 3) if growth is not None else None,
+        "flat": growth is not None and growth <= 0.10,
+        "resources": phase.summary(),
+    }
+
+
+def _memory_at(monitor: ResourceMonitor, at: float) -> dict:
+    nearest = min(monitor.samples, key=lambda s: abs(s.at - at))
+    web = nearest.rss.get("web", 0) / 2**20
+    workers = nearest.rss.get("workers", 0) / 2**20
+    return {
+        "web_rss_mb": round(web, 1),
+        "workers_rss_mb": round(workers, 1),
+        "total_rss_mb": round(web + workers, 1),
+    }
+
+
+def _lost(records: list[list], load: LoadResult) -> dict:
+    arrived = {r[3] for r in records}
+    return {"expected": load.acked, "lost": sum(1 for c in load.sent_at if c not in arrived)}
+
+
+def _per(total: float, count: int) -> float | None:
+    return round(total / count, 2) if count else None

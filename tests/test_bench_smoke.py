@@ -1,0 +1,89 @@
+"""The benchmark harness (``make bench``) runs every scenario end to end at a tiny size.
+
+CI cannot measure performance on a shared machine; this proves the
+harness works: it starts its stack, every scenario completes with the
+counts it reports checked against what was sent, and it writes its JSON
+line. The figures themselves are not asserted (docs/performance.md has them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = [
+    *("--n", "50", "--concurrency", "4", "--workers", "1", "--web-workers", "1", "--web-threads", "4"),
+    *("--slow-n", "20", "--soak-n", "40", "--soak-rate", "100"),
+    *("--fairness-n", "50", "--fairness-workers", "1"),
+    *("--hang-seconds", "2", "--hang-timeout", "0.5", "--circuit-cooldown", "0.5"),
+    *("--scenario-timeout", "60"),
+]
+
+
+def test_the_harness_runs_every_scenario_and_records_one_json_line(tmp_path):
+    # given a results file of the test's own
+    results = tmp_path / "results.jsonl"
+
+    # when the harness runs every scenario at a tiny size
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "bench", *TINY, "--results", str(results), "--note", "smoke"],
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = harness.communicate(timeout=170)
+    except subprocess.TimeoutExpired:
+        harness.terminate()  # the harness stops its processes and drops its database on SIGTERM
+        stdout, stderr = harness.communicate(timeout=60)
+        pytest.fail(f"the harness did not finish within 170 s:\n{stderr[-3000:]}")
+
+    # then it succeeded, printed a table and one JSON line, and appended that line to the results file
+    assert harness.returncode == 0, stderr[-3000:]
+    lines = stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert results.read_text().splitlines() == [lines[-1]]
+    assert "deliveries/s" in stdout
+    scenarios = report["scenarios"]
+    assert list(scenarios) == ["calibration", "ingest", "drain", "e2e", "slow", "soak", "fairness"]
+    assert not [name for name, figures in scenarios.items() if "error" in figures]
+
+    # and every count adds up: all acknowledged, stored, delivered once, nothing lost
+    assert scenarios["calibration"]["generator_to_receiver"]["acked"] == 50
+    ingest = scenarios["ingest"]
+    assert (ingest["acked"], ingest["stored_in_db"], ingest["errors"]) == (50, 50, 0)
+    assert ingest["acks_per_second"] > 0 and ingest["ack_latency_ms"]["p99"] is not None
+    drain = scenarios["drain"]
+    assert (drain["complete"], drain["delivered"], drain["lost"], drain["duplicates"]) == (True, 50, 0, 0)
+    e2e = scenarios["e2e"]
+    assert (e2e["complete"], e2e["delivered"], e2e["lost"], e2e["duplicates"]) == (True, 50, 0, 0)
+    assert e2e["every_attempt_recorded"] and e2e["db_deliveries"] == {"delivered": 50}
+    assert e2e["resources"]["peak_memory_mb"]["web"]["rss_mb"] > 0
+    assert e2e["resources"]["peak_memory_mb"]["workers"]["rss_mb"] > 0
+    assert e2e["resources"]["cpu_seconds"]["workers"] > 0
+    slow = scenarios["slow"]
+    assert (slow["complete"], slow["delivered"], slow["lost"]) == (True, 20, 0)
+    soak = scenarios["soak"]
+    assert (soak["complete"], soak["delivered"], soak["lost"]) == (True, 40, 0)
+    assert len(soak["memory_timeline"]) == 10 and soak["rss_growth_vs_first_tenth"] is not None
+
+    # and in the fairness scenario the healthy endpoints got everything, the hanging one lost nothing
+    fairness = scenarios["fairness"]
+    for round_name in ("baseline", "one_hanging"):
+        healthy = fairness[round_name]["healthy"]
+        assert (healthy["complete"], healthy["expected"], healthy["lost"]) == (True, 45, 0)
+    hanging = fairness["one_hanging"]["hanging_endpoint"]
+    assert hanging["settled"] and hanging["circuit"] == "open"
+    assert hanging["callbacks_in_db"] == hanging["acked"] == 5
+    assert hanging["recovery"]["complete"] and hanging["recovery"]["lost"] == 0
+    assert fairness["hanging_none_lost"] is True
+    assert set(report["targets"]) >= {"ingest_acks_per_second", "e2e_deliveries_per_second"}
