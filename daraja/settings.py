@@ -97,7 +97,16 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # A web process and a worker write to the same file: wait for the lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = env.int("SQLITE_TIMEOUT", default=20)
+    sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    sqlite_options["timeout"] = env.int("SQLITE_TIMEOUT", default=20)
+    # Writers take the lock when their transaction begins, so two never deadlock upgrading a read lock
+    # (SQLite answers that with an immediate "database is locked", whatever the timeout); WAL lets
+    # readers go on while one writes. A worker's delivery threads write concurrently.
+    sqlite_options["transaction_mode"] = "IMMEDIATE"
+    sqlite_options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    # The tests' database is a file too: SQLite's shared in-memory database locks whole tables and
+    # ignores the timeout, which no production run meets.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
     # Transactions take the write lock when they begin: a deferred one that read first and writes second
     # fails at once ("database is locked", no waiting) when another writer got there in between, which
     # under load turned M-Pesa callbacks into 503s (docs/reliability.md).
@@ -191,6 +200,12 @@ ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 # At most this many deliveries in flight per endpoint across all workers; work over it waits this long.
 DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", default=2)
 DELIVERY_DEFER_SECONDS = env.float("DELIVERY_DEFER_SECONDS", default=1.0)
+# Batch jobs (delivery/batching.py, docs/performance.md): each process gathers the deliveries that become
+# due within this window into one RQ job of up to DELIVERY_BATCH_SIZE deliveries, which a worker sends
+# concurrently on as many threads. A quiet process queues at once; 0 turns gathering off (one job each).
+# Web and worker processes must share DELIVERY_BATCH_SIZE: it is also each worker's number of threads.
+DELIVERY_BATCH_WINDOW_MS = env.int("DELIVERY_BATCH_WINDOW_MS", default=20)
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=16)
 
 # --- The sweeper (docs/reliability.md) ---------------------------------------
 # Every worker runs RQ's maintenance this often (restarting a scheduler that died, e.g. in a Redis outage)
