@@ -20,6 +20,7 @@ from webhooks.priorities import Priority
 logger = logging.getLogger(__name__)
 
 JOB_FUNCTION = "delivery.jobs.deliver_webhook"
+BATCH_JOB_FUNCTION = "delivery.jobs.deliver_batch"
 # Seconds an RQ job may run beyond the endpoint's request timeout before RQ kills it.
 JOB_TIMEOUT_MARGIN = 60
 # Failed RQ jobs are kept for debugging; the database keeps the real record.
@@ -94,6 +95,37 @@ def enqueue_delivery(
         logger.error(
             "❌ Redis unavailable, delivery %s stays pending in the database until re-queued: %s",
             delivery_id,
+            exc,
+        )
+        return False
+    return True
+
+
+def enqueue_delivery_batch(*, delivery_ids: list[int], priority: int, timeout_seconds: float) -> bool:
+    """Put one job on the priority's queue that delivers all of ``delivery_ids`` (due now).
+
+    A single id makes a plain ``deliver_webhook`` job. The worker sends a
+    batch's deliveries concurrently (``delivery.jobs.deliver_batch``), so the
+    job's time limit is the slowest endpoint's timeout, not their sum. Returns
+    ``False`` (and logs) when Redis cannot be reached; the rows wait for the sweep.
+    """
+    if len(delivery_ids) == 1:
+        return enqueue_delivery(
+            delivery_id=delivery_ids[0], priority=priority, timeout_seconds=timeout_seconds
+        )
+    try:
+        delivery_queue(priority).enqueue_call(
+            BATCH_JOB_FUNCTION,
+            args=(list(delivery_ids),),
+            timeout=int(timeout_seconds) + JOB_TIMEOUT_MARGIN,
+            result_ttl=0,
+            failure_ttl=FAILED_JOB_TTL,
+            description=f"deliver_batch(deliveries={','.join(map(str, delivery_ids))})",
+        )
+    except RedisError as exc:
+        logger.error(
+            "❌ Redis unavailable, deliveries %s stay pending in the database until re-queued: %s",
+            ", ".join(map(str, delivery_ids)),
             exc,
         )
         return False

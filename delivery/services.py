@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from delivery.batching import delivery_gatherer
 from delivery.models import Delivery
 from delivery.queues import enqueue_delivery
 from webhooks.models import Callback, Endpoint
@@ -40,8 +41,18 @@ def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: Priorit
 def delivery_enqueue_on_commit(
     delivery: Delivery, *, timeout_seconds: float, at: datetime | None = None
 ) -> None:
-    """Queue the delivery's job (due now, or at ``at``) after the current transaction commits."""
+    """Queue the delivery's job (due now, or at ``at``) after the current transaction commits.
+
+    Deliveries due now are gathered into batch jobs (``delivery.batching``).
+    """
     delivery_id, priority = delivery.pk, delivery.priority
+    if at is None:
+        transaction.on_commit(
+            lambda: delivery_gatherer.add(
+                delivery_id=delivery_id, priority=priority, timeout_seconds=timeout_seconds
+            )
+        )
+        return
     transaction.on_commit(
         lambda: enqueue_delivery(
             delivery_id=delivery_id, priority=priority, timeout_seconds=timeout_seconds, at=at

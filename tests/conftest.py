@@ -33,6 +33,10 @@ def redis_url(redis_server_url, settings):
     settings.REDIS_URL = redis_server_url
     # The test receivers listen on loopback, which the destination guard refuses by default.
     settings.DELIVERY_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    # Jobs are queued when the test's transaction commits, so a burst worker right after finds them;
+    # gathering into batch jobs has tests of its own (tests/test_batching.py) and runs in every test
+    # that starts real relay processes (tests/faults, the benchmark's smoke test).
+    settings.DELIVERY_BATCH_WINDOW_MS = 0
     redis_connection().flushdb()
     return redis_server_url
 

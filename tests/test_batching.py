@@ -1,0 +1,172 @@
+"""Batch jobs: deliveries gathered per process into one RQ job, sent concurrently, each still its own.
+
+Real Redis, real RQ worker, real receiver; callbacks come through the inbound view.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq.job import Job
+
+from delivery.batching import DeliveryGatherer
+from delivery.models import Delivery, DeliveryAttempt
+from delivery.queues import delivery_queue, redis_connection
+from tests.helpers import post_callback, stk_body
+from tests.support import Reply, run_worker
+from webhooks.priorities import Priority
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def queued_jobs(priority: int = Priority.NORMAL) -> list[Job]:
+    queue = delivery_queue(priority)
+    return [job for job in Job.fetch_many(queue.get_job_ids(), connection=redis_connection()) if job]
+
+
+def wait_for(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def gathering(settings):
+    """Gathering on, with a window long enough that a test can see what waits inside it."""
+    settings.DELIVERY_BATCH_WINDOW_MS = 1500
+    settings.DELIVERY_BATCH_SIZE = 8
+    return settings
+
+
+def test_a_burst_becomes_batch_jobs_and_every_delivery_gets_its_own_attempt(
+    client, receiver, endpoint_factory, gathering
+):
+    # given gathering on and ten callbacks arriving together
+    endpoint_factory(user_id="shop1", default_priority=Priority.NORMAL)
+    gatherer_settled = wait_for(lambda: not queued_jobs(), timeout=0.1)
+    assert gatherer_settled
+    for n in range(10):
+        assert post_callback(client, "shop1", stk_body(f"ws_CO_batch_{n}")).status_code == 200
+
+    # then they are queued as a few jobs, not ten (the first at once, the rest within the window)
+    assert wait_for(
+        lambda: sum(len(job.args[0]) if job.func_name.endswith("batch") else 1 for job in queued_jobs()) == 10
+    )
+    jobs = queued_jobs()
+    assert len(jobs) < 10
+    assert any(job.func_name == "delivery.jobs.deliver_batch" for job in jobs)
+    assert all(len(job.args[0]) <= 8 for job in jobs if job.func_name == "delivery.jobs.deliver_batch")
+
+    # when a worker runs them
+    run_worker()
+
+    # then each callback arrived once, and each delivery has exactly one attempt row
+    ids = sorted(request.headers["webhook-id"] for request in receiver.requests_to("/hook"))
+    assert ids == sorted(Delivery.objects.values_list("webhook_id", flat=True))
+    assert len(set(ids)) == 10
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.DELIVERED}
+    assert DeliveryAttempt.objects.count() == 10
+
+
+def test_a_quiet_process_queues_at_once_and_only_followers_wait_for_the_window(
+    client, receiver, endpoint_factory, gathering
+):
+    endpoint_factory(user_id="shop1", default_priority=Priority.NORMAL)
+    gatherer = DeliveryGatherer()  # a fresh one: nothing flushed yet, so the process counts as quiet
+
+    gatherer.add(delivery_id=1001, priority=Priority.NORMAL, timeout_seconds=5)
+    assert wait_for(lambda: len(queued_jobs()) == 1, timeout=0.75)  # well inside the 1.5 s window
+
+    gatherer.add(delivery_id=1002, priority=Priority.NORMAL, timeout_seconds=5)
+    gatherer.add(delivery_id=1003, priority=Priority.NORMAL, timeout_seconds=5)
+    time.sleep(0.5)
+    assert len(queued_jobs()) == 1  # the followers wait for the rest of the window...
+    assert wait_for(lambda: len(queued_jobs()) == 2, timeout=3)  # ...then go as one job
+    follower = queued_jobs()[-1]
+    assert (follower.func_name, follower.args) == ("delivery.jobs.deliver_batch", ([1002, 1003],))
+
+
+def test_batches_keep_priorities_apart(gathering):
+    gatherer = DeliveryGatherer()
+    for delivery_id, priority in [
+        (1, Priority.LOW),
+        (2, Priority.URGENT),
+        (3, Priority.LOW),
+        (4, Priority.URGENT),
+    ]:
+        gatherer._gathered.append(_due(delivery_id, priority))
+    assert gatherer.flush() == 4
+    assert [job.args[0] for job in queued_jobs(Priority.URGENT)] == [[2, 4]]
+    assert [job.args[0] for job in queued_jobs(Priority.LOW)] == [[1, 3]]
+
+
+def test_a_batch_sends_concurrently_and_each_delivery_keeps_its_own_outcome(
+    receiver, endpoint_factory, client, settings
+):
+    settings.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = 10  # the cap has tests of its own
+    # given three merchants: one answers slowly, one fails for now, one refuses the payload
+    endpoint_factory(user_id="slow", url=receiver.url("/slow"), default_priority=Priority.NORMAL)
+    endpoint_factory(user_id="flaky", url=receiver.url("/flaky"), default_priority=Priority.NORMAL)
+    endpoint_factory(user_id="picky", url=receiver.url("/picky"), default_priority=Priority.NORMAL)
+    receiver.default = Reply(delay=0.4)
+    receiver.script("/flaky", Reply(status=503, delay=0.4))
+    receiver.script("/picky", Reply(status=400, delay=0.4))
+    for n, user_id in enumerate(["slow", "slow", "slow", "flaky", "picky"]):
+        post_callback(client, user_id, stk_body(f"ws_CO_mixed_{n}"))
+    ids = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))
+    redis_connection().flushdb()  # only the batch job below
+
+    # when they go out as one batch job
+    from delivery.queues import enqueue_delivery_batch
+
+    assert enqueue_delivery_batch(delivery_ids=ids, priority=Priority.NORMAL, timeout_seconds=5)
+    run_worker(until=lambda: not Delivery.objects.filter(status="pending").exists())
+
+    # then they were in flight together (each reply takes 0.4 s, yet all five arrived within it)...
+    first_arrivals = sorted(request.at for request in receiver.requests)[:5]
+    assert first_arrivals[-1] - first_arrivals[0] < 0.4
+    # ...and each has its own attempt and next state
+    by_user = {d.endpoint.user_id: d for d in Delivery.objects.select_related("endpoint")}
+    assert Delivery.objects.filter(endpoint__user_id="slow", status=Delivery.Status.DELIVERED).count() == 3
+    assert by_user["picky"].status == Delivery.Status.DEAD
+    flaky = by_user["flaky"]
+    assert flaky.status in (Delivery.Status.RETRYING, Delivery.Status.DELIVERED)
+    first_flaky_attempt = flaky.attempts.order_by("attempt_number").first()
+    assert (first_flaky_attempt.response_status, first_flaky_attempt.outcome) == (503, "retry_scheduled")
+    for delivery in Delivery.objects.all():
+        assert [a.attempt_number for a in delivery.attempts.order_by("attempt_number")] == list(
+            range(1, delivery.attempt_count + 1)
+        )
+
+
+def test_a_batch_job_skips_deliveries_that_are_no_longer_waiting(receiver, endpoint_factory, client):
+    endpoint_factory(user_id="shop1")
+    for n in range(3):
+        post_callback(client, "shop1", stk_body(f"ws_CO_skip_{n}"))
+    run_worker()
+    assert len(receiver.requests_to("/hook")) == 3
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+
+    from delivery.jobs import deliver_batch
+
+    assert deliver_batch(ids) == {delivery_id: "skipped" for delivery_id in ids}
+    assert len(receiver.requests_to("/hook")) == 3
+    assert DeliveryAttempt.objects.count() == 3
+
+
+def test_redis_down_when_a_batch_is_queued_leaves_the_deliveries_for_the_sweeper(settings, caplog, gathering):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    gatherer = DeliveryGatherer()
+    gatherer._gathered.extend([_due(7, Priority.NORMAL), _due(8, Priority.NORMAL)])
+    assert gatherer.flush() == 0
+    assert "deliveries 7, 8 stay pending" in caplog.text
+
+
+def _due(delivery_id, priority):
+    from delivery.batching import _Due
+
+    return _Due(delivery_id, priority, 5)
