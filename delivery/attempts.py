@@ -40,7 +40,12 @@ def delivery_attempt(*, delivery_id: int) -> str:
         )
         return "skipped"
 
-    delivery = Delivery.objects.select_related("endpoint", "callback").get(pk=delivery_id)
+    # The parsed payload and headers are for people (admin, API); sending needs the raw body and the facts.
+    delivery = (
+        Delivery.objects.select_related("endpoint", "callback")
+        .defer("callback__payload", "callback__headers")
+        .get(pk=delivery_id)
+    )
     endpoint = delivery.endpoint
     if not endpoint.is_active:
         _hold(delivery, f"endpoint {endpoint.user_id} is paused")

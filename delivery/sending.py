@@ -37,6 +37,20 @@ _FAILURE_CATEGORIES = {
 }
 
 
+# What recording an attempt changes on the delivery (a full save would rewrite every column).
+_OUTCOME_FIELDS = (
+    "attempt_count",
+    "cycle_attempt_count",
+    "last_response_status",
+    "last_error_category",
+    "next_attempt_at",
+    "started_delivering_at",
+    "status",
+    "delivered_at",
+    "updated_at",
+)
+
+
 def endpoint_retry_settings(endpoint: Endpoint) -> RetrySettings:
     return RetrySettings(
         max_attempts=endpoint.max_attempts,
@@ -197,7 +211,7 @@ def _record_outcome(
                 error_message=error_message,
                 response_status=result.status_code,
             )
-        delivery.save()
+        delivery.save(update_fields=_OUTCOME_FIELDS)
 
     _log_outcome(
         delivery, endpoint, result, category, error_message, outcome, cycle_attempt, retry_delay, retry
