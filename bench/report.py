@@ -58,7 +58,14 @@ def settings(options, stack) -> dict:
             "keep_alive_seconds": 5,
         },
         "relay_env": {
-            k: stack.base_env[k] for k in ("DJANGO_DEBUG", "LOG_LEVEL", "DELIVERY_ALLOWED_NETWORKS")
+            k: stack.base_env[k]
+            for k in (
+                "DJANGO_DEBUG",
+                "LOG_LEVEL",
+                "DELIVERY_ALLOWED_NETWORKS",
+                "DELIVERY_BATCH_SIZE",
+                "DELIVERY_BATCH_WINDOW_MS",
+            )
         },
         "rq_workers": options.workers,
         "worker_command": "manage.py rqworker urgent high normal low --with-scheduler",
