@@ -104,15 +104,13 @@ def enqueue_delivery(
 def enqueue_delivery_batch(*, delivery_ids: list[int], priority: int, timeout_seconds: float) -> bool:
     """Put one job on the priority's queue that delivers all of ``delivery_ids`` (due now).
 
-    A single id makes a plain ``deliver_webhook`` job. The worker sends a
-    batch's deliveries concurrently (``delivery.jobs.deliver_batch``), so the
-    job's time limit is the slowest endpoint's timeout, not their sum. Returns
-    ``False`` (and logs) when Redis cannot be reached; the rows wait for the sweep.
+    The worker hands a batch's deliveries to its delivery threads
+    (``delivery.jobs.deliver_batch``) and the job may wait for a free thread,
+    at most about one attempt's timeout: hence its time limit. Even a single
+    delivery goes as a batch, so it does not hold the worker while in flight.
+    Returns ``False`` (and logs) when Redis cannot be reached; the rows wait
+    for the sweep.
     """
-    if len(delivery_ids) == 1:
-        return enqueue_delivery(
-            delivery_id=delivery_ids[0], priority=priority, timeout_seconds=timeout_seconds
-        )
     try:
         delivery_queue(priority).enqueue_call(
             BATCH_JOB_FUNCTION,

@@ -7,6 +7,7 @@ from rq import worker_registration
 from rq.worker import SimpleWorker
 
 from delivery.sweeper import sweep_enqueue_if_due
+from delivery.threads import drain_delivery_threads
 
 
 class DeliveryWorker(SimpleWorker):
@@ -53,7 +54,12 @@ class DeliveryWorker(SimpleWorker):
     def work(self, burst: bool = False, *args, **kwargs):
         # A burst worker (tests, a one-off drain) only empties the queues; periodic jobs are for the fleet.
         self._periodic_jobs = not burst
-        return super().work(burst, *args, **kwargs)
+        try:
+            return super().work(burst, *args, **kwargs)
+        finally:
+            # Batch jobs leave their deliveries in flight on this process's threads: let them finish
+            # and record their attempts before the worker is gone (a warm shutdown waits here).
+            drain_delivery_threads()
 
     def perform_job(self, job, queue):
         close_old_connections()

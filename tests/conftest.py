@@ -25,6 +25,18 @@ def redis_server_url():
     embedded.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def delivery_threads_stopped_at_the_end(
+    django_db_setup,
+):  # set up after the test database, so torn down before
+    """Batch jobs leave delivery threads, each with a database connection; end them before the test
+    database is dropped (Postgres refuses to drop a database others are connected to)."""
+    yield
+    from delivery.threads import stop_delivery_threads
+
+    stop_delivery_threads()
+
+
 @pytest.fixture(autouse=True)
 def redis_url(redis_server_url, settings):
     """Every test talks to the test Redis, emptied before it starts."""

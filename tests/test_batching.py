@@ -12,7 +12,8 @@ from rq.job import Job
 
 from delivery.batching import DeliveryGatherer
 from delivery.models import Delivery, DeliveryAttempt
-from delivery.queues import delivery_queue, redis_connection
+from delivery.queues import delivery_queue, enqueue_delivery_batch, redis_connection
+from delivery.threads import drain_delivery_threads
 from tests.helpers import post_callback, stk_body
 from tests.support import Reply, run_worker
 from webhooks.priorities import Priority
@@ -53,13 +54,11 @@ def test_a_burst_becomes_batch_jobs_and_every_delivery_gets_its_own_attempt(
         assert post_callback(client, "shop1", stk_body(f"ws_CO_batch_{n}")).status_code == 200
 
     # then they are queued as a few jobs, not ten (the first at once, the rest within the window)
-    assert wait_for(
-        lambda: sum(len(job.args[0]) if job.func_name.endswith("batch") else 1 for job in queued_jobs()) == 10
-    )
+    assert wait_for(lambda: sum(len(job.args[0]) for job in queued_jobs()) == 10)
     jobs = queued_jobs()
     assert len(jobs) < 10
-    assert any(job.func_name == "delivery.jobs.deliver_batch" for job in jobs)
-    assert all(len(job.args[0]) <= 8 for job in jobs if job.func_name == "delivery.jobs.deliver_batch")
+    assert {job.func_name for job in jobs} == {"delivery.jobs.deliver_batch"}
+    assert max(len(job.args[0]) for job in jobs) <= 8
 
     # when a worker runs them
     run_worker()
@@ -121,8 +120,6 @@ def test_a_batch_sends_concurrently_and_each_delivery_keeps_its_own_outcome(
     redis_connection().flushdb()  # only the batch job below
 
     # when they go out as one batch job
-    from delivery.queues import enqueue_delivery_batch
-
     assert enqueue_delivery_batch(delivery_ids=ids, priority=Priority.NORMAL, timeout_seconds=5)
     run_worker(until=lambda: not Delivery.objects.filter(status="pending").exists())
 
@@ -153,9 +150,34 @@ def test_a_batch_job_skips_deliveries_that_are_no_longer_waiting(receiver, endpo
 
     from delivery.jobs import deliver_batch
 
-    assert deliver_batch(ids) == {delivery_id: "skipped" for delivery_id in ids}
+    assert deliver_batch(ids) == 3
+    assert drain_delivery_threads(timeout=10) == 0
     assert len(receiver.requests_to("/hook")) == 3
     assert DeliveryAttempt.objects.count() == 3
+
+
+def test_a_delivery_in_flight_holds_a_thread_not_the_worker(receiver, endpoint_factory, client):
+    # given a batch job for a merchant that takes 2 s to answer, queued before one for a quick merchant
+    endpoint_factory(user_id="slow", url=receiver.url("/slow"), default_priority=Priority.NORMAL)
+    endpoint_factory(user_id="quick", url=receiver.url("/quick"), default_priority=Priority.NORMAL)
+    receiver.script("/slow", Reply(delay=2))
+    post_callback(client, "slow", stk_body("ws_CO_slow"))
+    post_callback(client, "quick", stk_body("ws_CO_quick"))
+    slow_id, quick_id = Delivery.objects.order_by("pk").values_list("pk", flat=True)
+    redis_connection().flushdb()
+    enqueue_delivery_batch(delivery_ids=[slow_id], priority=Priority.NORMAL, timeout_seconds=5)
+    enqueue_delivery_batch(delivery_ids=[quick_id], priority=Priority.NORMAL, timeout_seconds=5)
+
+    # when one worker runs both
+    run_worker()
+
+    # then the quick merchant was served while the slow one was still answering...
+    [slow] = receiver.requests_to("/slow")
+    [quick] = receiver.requests_to("/quick")
+    assert quick.at - slow.at < 1.0
+    # ...and the worker did not stop before the slow attempt was recorded
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.DELIVERED}
+    assert DeliveryAttempt.objects.count() == 2
 
 
 def test_redis_down_when_a_batch_is_queued_leaves_the_deliveries_for_the_sweeper(settings, caplog, gathering):
