@@ -112,19 +112,7 @@ def end_to_end(run: Run) -> dict:
     run.throughput_workers()
     url = run.stack.add_endpoint("bench-e2e", "/e2e/hook", "--timeout", "30")
     with run.phase() as phase:
-        load = asyncio.run(
-            post_callbacks(
-                [url],
-                n=options.n,
-                concurrency=options.concurrency,
-                tag=f"{run.tag}e",
-                deadline_seconds=options.scenario_timeout,
-            )
-        )
-        complete = wait_until(
-            lambda: run.stack.receiver_count("/e2e/") >= load.acked, timeout=options.scenario_timeout
-        )
-        records = run.stack.receiver_records("/e2e/")
+        load, complete, records = _burst_until_received(run, url, "/e2e/", n=options.n, tag=f"{run.tag}e")
     # The attempt row is written just after the receiver answers: give the last ones a moment.
     wait_until(
         lambda: endpoint_state("bench-e2e")["deliveries"].get("delivered", 0) >= load.acked, timeout=30
@@ -149,19 +137,9 @@ def slow_receiver(run: Run) -> dict:
     run.stack.configure_receiver(delay_ms=options.slow_delay_ms, delay_prefix="/slow/")
     url = run.stack.add_endpoint("bench-slow", "/slow/hook", "--timeout", "30")
     with run.phase() as phase:
-        load = asyncio.run(
-            post_callbacks(
-                [url],
-                n=options.slow_n,
-                concurrency=options.concurrency,
-                tag=f"{run.tag}s",
-                deadline_seconds=options.scenario_timeout,
-            )
+        load, complete, records = _burst_until_received(
+            run, url, "/slow/", n=options.slow_n, tag=f"{run.tag}s"
         )
-        complete = wait_until(
-            lambda: run.stack.receiver_count("/slow/") >= load.acked, timeout=options.scenario_timeout
-        )
-        records = run.stack.receiver_records("/slow/")
     run.stack.configure_receiver()
     memory = phase.memory
     return {
@@ -183,18 +161,9 @@ def soak(run: Run) -> dict:
     url = run.stack.add_endpoint("bench-soak", "/soak/hook", "--timeout", "30")
     timeout = options.soak_n / options.soak_rate + options.scenario_timeout
     with run.phase() as phase:
-        load = asyncio.run(
-            post_callbacks(
-                [url],
-                n=options.soak_n,
-                concurrency=options.concurrency,
-                tag=f"{run.tag}k",
-                rate=options.soak_rate,
-                deadline_seconds=timeout,
-            )
+        load, complete, records = _burst_until_received(
+            run, url, "/soak/", n=options.soak_n, tag=f"{run.tag}k", rate=options.soak_rate, timeout=timeout
         )
-        complete = wait_until(lambda: run.stack.receiver_count("/soak/") >= load.acked, timeout=timeout)
-        records = run.stack.receiver_records("/soak/")
     run.monitor.sample()
     sends = sorted(load.sent_at.values())
     timeline = []
@@ -216,6 +185,29 @@ def soak(run: Run) -> dict:
         "flat": growth is not None and growth <= 0.10,
         "resources": phase.summary(),
     }
+
+
+def _burst_until_received(
+    run: Run,
+    url: str,
+    prefix: str,
+    *,
+    n: int,
+    tag: str,
+    rate: float | None = None,
+    timeout: float | None = None,
+) -> tuple[LoadResult, bool, list[list]]:
+    """Send ``n`` callbacks (at ``rate``/s, or as fast as the connections allow), then wait until the
+    receiver has one request under ``prefix`` per acknowledged callback. Returns the load, whether it
+    completed in time, and the receiver's records."""
+    timeout = timeout or run.options.scenario_timeout
+    load = asyncio.run(
+        post_callbacks(
+            [url], n=n, concurrency=run.options.concurrency, tag=tag, rate=rate, deadline_seconds=timeout
+        )
+    )
+    complete = wait_until(lambda: run.stack.receiver_count(prefix) >= load.acked, timeout=timeout)
+    return load, complete, run.stack.receiver_records(prefix)
 
 
 def _memory_at(monitor: ResourceMonitor, at: float) -> dict:
