@@ -19,7 +19,7 @@ def queue_families() -> Iterator[GaugeMetricFamily]:
     """Per-priority RQ numbers and the live workers. Raises ``RedisError`` when Redis is down."""
     numbers = redis_queue_counts()
     per_queue = {
-        "daraja_queue_depth": ("waiting", "Jobs waiting in the priority's RQ queue."),
+        "daraja_queue_depth": ("waiting", "Jobs (one delivery or a batch each) waiting in the RQ queue."),
         "daraja_queue_active_jobs": ("active", "Jobs a worker is running now."),
         "daraja_queue_scheduled_retries": ("scheduled", "Retries (and deferred jobs) scheduled for later."),
         "daraja_queue_failed_jobs": (
