@@ -189,7 +189,9 @@ def test_circuit_opens_holds_probes_closes_and_drains_in_priority_order(
     client, receiver, endpoint_factory, settings
 ):
     settings.CIRCUIT_FAILURE_THRESHOLD = 3
-    settings.CIRCUIT_COOLDOWN_SECONDS = 1
+    # Long enough that the three posts below land inside the cool-down even on a
+    # loaded CI machine (with 1 s, a slow round let the urgent one go as the probe).
+    settings.CIRCUIT_COOLDOWN_SECONDS = 4
     settings.ENABLE_TEST_ENDPOINTS = True
     endpoint = endpoint_factory(user_id="shop1", max_attempts=1)
     receiver.default = Reply(status=503)
