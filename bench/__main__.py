@@ -60,7 +60,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     add("--soak-rate", type=float, default=50.0, help="callbacks/s in the soak (below delivery capacity)")
     add("--skip-soak", action="store_true", help="leave the soak out")
     add("--fairness-n", type=int, default=1000, help="callbacks of each fairness round")
-    add("--fairness-workers", type=int, default=5, help="worker processes in the fairness scenario")
+    add("--fairness-workers", type=int, default=2, help="worker processes in the fairness scenario")
     add("--hang-seconds", type=float, default=30.0, help="how long the hanging receiver hangs")
     add("--hang-timeout", type=float, default=None, help="the hanging endpoint's timeout (default 30)")
     add("--circuit-cooldown", type=float, default=10.0, help="CIRCUIT_COOLDOWN_SECONDS in fairness")

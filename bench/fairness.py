@@ -1,8 +1,10 @@
 """Issue 6's fairness scenario: one merchant's server hangs; do the nine others keep flowing?
 
-Ten endpoints, ``--fairness-workers`` worker processes (5) with the relay's
-default per-endpoint in-flight cap, ``--fairness-n`` callbacks (1,000)
-spread evenly. Round one: nobody hangs (the baseline). Round two: endpoint
+Ten endpoints, ``--fairness-workers`` worker processes (2, each with
+``DELIVERY_BATCH_SIZE`` delivery threads: 32 deliveries in flight; 5
+processes of 17 connections plus the web's would pass Postgres's default
+``max_connections``) with the relay's default per-endpoint in-flight cap,
+``--fairness-n`` callbacks (1,000) spread evenly. Round one: nobody hangs (the baseline). Round two: endpoint
 0's receiver hangs ``--hang-seconds`` (30) per request while the nine
 others answer at once. Each round queues its callbacks with no worker
 running, then starts the workers: delivery throughput is then the

@@ -206,6 +206,8 @@ DELIVERY_DEFER_SECONDS = env.float("DELIVERY_DEFER_SECONDS", default=1.0)
 # Web and worker processes must share DELIVERY_BATCH_SIZE: it is also each worker's number of threads.
 DELIVERY_BATCH_WINDOW_MS = env.int("DELIVERY_BATCH_WINDOW_MS", default=20)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=16)
+# A worker ends delivery threads idle this long, closing their database connections (one per thread).
+DELIVERY_THREADS_IDLE_SECONDS = env.float("DELIVERY_THREADS_IDLE_SECONDS", default=10)
 
 # --- The sweeper (docs/reliability.md) ---------------------------------------
 # Every worker runs RQ's maintenance this often (restarting a scheduler that died, e.g. in a Redis outage)

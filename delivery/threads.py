@@ -13,12 +13,20 @@ connection. ``drain()`` waits for everything in flight; the worker calls it
 before it exits, so a warm shutdown (SIGTERM) lets every attempt finish and
 record itself. A hard kill leaves the claimed deliveries "delivering" for the
 sweeper to put back (docs/reliability.md).
+
+Threads that have had no work for ``DELIVERY_THREADS_IDLE_SECONDS`` are ended
+(``release_idle_delivery_threads``, called by the worker between jobs), and
+with them their database connections: an idle worker holds one connection,
+not one per thread, so a fleet sized for a burst does not keep the database's
+connection slots after it (Postgres refuses clients past ``max_connections``,
+and the worker's own jobs would then fail).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -35,6 +43,7 @@ class DeliveryThreads:
         self._free = threading.BoundedSemaphore(self.size)
         self._lock = threading.Lock()
         self._in_flight: set[Future] = set()
+        self._last_activity = time.monotonic()
 
     def submit(self, attempt: Callable[[int], str], delivery_id: int) -> None:
         """Run ``attempt(delivery_id)`` on a free thread; blocks until one is free."""
@@ -42,11 +51,17 @@ class DeliveryThreads:
         future = self._executor.submit(_on_thread, attempt, delivery_id)
         with self._lock:
             self._in_flight.add(future)
+            self._last_activity = time.monotonic()
         future.add_done_callback(self._done)
 
     def in_flight(self) -> int:
         with self._lock:
             return len(self._in_flight)
+
+    def idle_for(self, seconds: float) -> bool:
+        """Nothing in flight, and nothing started or finished, for at least ``seconds``."""
+        with self._lock:
+            return not self._in_flight and time.monotonic() - self._last_activity >= seconds
 
     def drain(self, timeout: float | None = None) -> int:
         """Wait until nothing is in flight (or ``timeout``); returns how many attempts are still running."""
@@ -78,6 +93,7 @@ class DeliveryThreads:
     def _done(self, future: Future) -> None:
         with self._lock:
             self._in_flight.discard(future)
+            self._last_activity = time.monotonic()
         self._free.release()
 
 
@@ -120,3 +136,20 @@ def stop_delivery_threads() -> None:
         threads, _threads = _threads, None
     if threads is not None:
         threads.stop()
+
+
+def release_idle_delivery_threads(idle_seconds: float) -> bool:
+    """End this process's delivery threads, closing their database connections, when idle that long.
+
+    Call it only from the thread that submits deliveries (the worker's main
+    thread, between jobs), so no submit can race the shutdown. The next batch
+    job starts new threads. Returns whether the threads were ended.
+    """
+    global _threads
+    with _lock:
+        threads = _threads
+        if threads is None or not threads.idle_for(idle_seconds):
+            return False
+        _threads = None
+    threads.stop()
+    return True

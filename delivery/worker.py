@@ -7,7 +7,7 @@ from rq import worker_registration
 from rq.worker import SimpleWorker
 
 from delivery.sweeper import sweep_enqueue_if_due
-from delivery.threads import drain_delivery_threads
+from delivery.threads import drain_delivery_threads, release_idle_delivery_threads
 
 
 class DeliveryWorker(SimpleWorker):
@@ -62,6 +62,7 @@ class DeliveryWorker(SimpleWorker):
             drain_delivery_threads()
 
     def perform_job(self, job, queue):
+        self._release_idle_threads()
         close_old_connections()
         try:
             return super().perform_job(job, queue)
@@ -77,11 +78,17 @@ class DeliveryWorker(SimpleWorker):
     def run_maintenance_tasks(self):
         try:
             super().run_maintenance_tasks()
+            self._release_idle_threads()
             self._register_again_if_forgotten()
             if self._periodic_jobs and sweep_enqueue_if_due():
                 self.log.debug("Worker %s: sweep queued", self.name)
         except RedisError as exc:
             self._redis_lost("running maintenance", exc)
+
+    def _release_idle_threads(self) -> None:
+        # Runs on the main thread, the only one that submits to the delivery threads (SimpleWorker).
+        if release_idle_delivery_threads(settings.DELIVERY_THREADS_IDLE_SECONDS):
+            self.log.debug("Worker %s: idle delivery threads ended, their DB connections closed", self.name)
 
     def check_for_suspension(self, burst: bool):
         try:

@@ -192,3 +192,57 @@ def _due(delivery_id, priority):
     from delivery.batching import _Due
 
     return _Due(delivery_id, priority, 5)
+
+
+def _delivery_thread_names() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("delivery_")]
+
+
+def _database_backends() -> int | None:
+    """Connections to the test database that Postgres counts (None on SQLite)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_idle_delivery_threads_are_ended_and_give_their_database_connections_back(
+    receiver, endpoint_factory, client, settings
+):
+    from delivery.jobs import deliver_batch
+    from delivery.threads import release_idle_delivery_threads, stop_delivery_threads
+
+    stop_delivery_threads()  # earlier tests' threads: start from none
+    settings.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = 10
+    endpoint_factory(user_id="shop1")
+    receiver.script("/hook", Reply(delay=1))
+    for n in range(4):
+        post_callback(client, "shop1", stk_body(f"ws_CO_idle_{n}"))
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+    before = _database_backends()
+    # given four deliveries in flight on four threads, each with its own connection
+    assert deliver_batch(ids) == 4
+    assert wait_for(lambda: len(receiver.requests_to("/hook")) == 4)
+    busy = _database_backends()
+    # then threads with work in flight are never ended
+    assert release_idle_delivery_threads(0) is False
+    assert drain_delivery_threads(timeout=10) == 0
+    # nor threads that only just finished
+    assert release_idle_delivery_threads(3600) is False
+    assert len(_delivery_thread_names()) == 4
+    # when they have been idle long enough, they end and close their connections
+    assert release_idle_delivery_threads(0) is True
+    assert _delivery_thread_names() == []
+    if before is not None:
+        assert busy >= before + 4
+        assert wait_for(lambda: _database_backends() == before)
+    # and the next batch starts new threads
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.DELIVERED}
+    post_callback(client, "shop1", stk_body("ws_CO_idle_next"))
+    run_worker()
+    assert DeliveryAttempt.objects.count() == 5
