@@ -244,5 +244,9 @@ def test_idle_delivery_threads_are_ended_and_give_their_database_connections_bac
     # and the next batch starts new threads
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.DELIVERED}
     post_callback(client, "shop1", stk_body("ws_CO_idle_next"))
-    run_worker()
+    next_id = Delivery.objects.exclude(pk__in=ids).values_list("pk", flat=True).get()
+    assert deliver_batch([next_id]) == 1
+    assert _delivery_thread_names() != []
+    assert drain_delivery_threads(timeout=10) == 0
+    assert Delivery.objects.get(pk=next_id).status == Delivery.Status.DELIVERED
     assert DeliveryAttempt.objects.count() == 5
