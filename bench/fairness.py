@@ -8,8 +8,9 @@ processes of 17 connections plus the web's would pass Postgres's default
 (the baseline). Round two: endpoint 0's receiver hangs ``--hang-seconds``
 (30) per request while the nine others answer at once. Each round
 queues its callbacks with no worker running, then starts the workers:
-delivery throughput is then the workers' own, not capped by how fast the web process acknowledges on a
-2-core machine (rate and latency count from the round's first arrival).
+delivery throughput is then the workers' own, not capped by how fast
+the web process acknowledges on a 2-core machine (rate and latency count
+from the round's first arrival).
 Reported: the nine healthy endpoints' deliveries/s and p99 in both
 rounds, and what became of endpoint 0's callbacks: the
 database is polled until its circuit is open and every one of its
