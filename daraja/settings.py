@@ -93,7 +93,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # A web process and a worker write to the same file: wait for the lock instead of failing.
@@ -200,6 +200,9 @@ ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 # At most this many deliveries in flight per endpoint across all workers; work over it waits this long.
 DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", default=2)
 DELIVERY_DEFER_SECONDS = env.float("DELIVERY_DEFER_SECONDS", default=1.0)
+# Callbacks reaching one web process while another's transaction commits are kept together in the next
+# transaction (webhooks.group_commit), at most this many; 1 gives each callback its own transaction.
+INBOUND_COMMIT_GROUP_MAX = env.int("INBOUND_COMMIT_GROUP_MAX", default=32)
 # Batch jobs (delivery/batching.py, docs/performance.md): each process gathers the deliveries that become
 # due within this window into one RQ job of up to DELIVERY_BATCH_SIZE deliveries, which a worker sends
 # concurrently on as many threads. A quiet process queues at once; 0 turns gathering off (one job each).
