@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -27,15 +28,29 @@ def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: Priorit
     A paused endpoint's delivery is created but not queued: it waits,
     pending, until the endpoint is resumed.
     """
-    delivery = Delivery.objects.create(
-        callback=callback,
-        endpoint=endpoint,
-        priority=decision.priority,
-        priority_reason=decision.reason,
-    )
-    if endpoint.is_active:
-        delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds)
+    (delivery,) = deliveries_create([(callback, endpoint, decision)])
     return delivery
+
+
+def deliveries_create(
+    new: Sequence[tuple[Callback, Endpoint, PriorityDecision]],
+) -> list[Delivery]:
+    """``delivery_create`` for many callbacks in one multi-row INSERT (call inside a transaction)."""
+    deliveries = Delivery.objects.bulk_create(
+        [
+            Delivery(
+                callback=callback,
+                endpoint=endpoint,
+                priority=decision.priority,
+                priority_reason=decision.reason,
+            )
+            for callback, endpoint, decision in new
+        ]
+    )
+    for delivery, (_, endpoint, _) in zip(deliveries, new, strict=True):
+        if endpoint.is_active:
+            delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds)
+    return deliveries
 
 
 def delivery_enqueue_on_commit(

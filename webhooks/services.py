@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,12 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from delivery.models import Delivery
-from delivery.services import delivery_create, endpoint_release_waiting
-from webhooks.duplicates import find_original, record_duplicate
+from delivery.services import deliveries_create, endpoint_release_waiting
+from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
+from webhooks.group_commit import GroupCommitter
 from webhooks.inbound_tokens import generate_inbound_token
 from webhooks.models import Callback, CircuitState, Endpoint
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
-from webhooks.priorities import Priority, choose_priority
+from webhooks.priorities import Priority, PriorityDecision, choose_priority
 from webhooks.signing_secrets import generate_signing_secret
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,29 @@ def read_facts(payload: dict[str, Any], *, kind_hint: str | None = None) -> Call
     return facts
 
 
+@dataclasses.dataclass(frozen=True)
+class ReceivedCallback:
+    """A callback as read from its request, ready to be kept."""
+
+    endpoint: Endpoint
+    raw_body: bytes
+    payload: dict[str, Any]
+    headers: dict[str, str]
+    source_ip: str | None
+    facts: CallbackFacts
+    priority_override: Priority | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Kept:
+    """What became of one received callback: its delivery, or the original it repeats."""
+
+    delivery: Delivery
+    callback_id: int
+    repeat_of: int | None = None
+    decision: PriorityDecision | None = None
+
+
 def callback_receive(
     *,
     endpoint: Endpoint,
@@ -45,53 +71,123 @@ def callback_receive(
     facts: CallbackFacts | None = None,
     priority_override: Priority | None = None,
 ) -> Delivery:
-    """Keep a callback and its pending delivery in one transaction; the job is queued after commit.
+    """Keep a callback and its pending delivery; the job is queued after commit.
 
     When this returns, the callback is in the database: M-Pesa may be told
-    it was accepted whatever happens to Redis afterwards. A repeat of a
-    callback already received (see ``webhooks.duplicates``) is only counted
-    on the original, and the original's delivery is returned: it is not
-    delivered again.
+    it was accepted whatever happens to Redis afterwards. Callbacks arriving
+    at the same time in one process share a transaction (``webhooks.group_commit``).
+    A repeat of a callback already received (see ``webhooks.duplicates``) is
+    only counted on the original, and the original's delivery is returned: it
+    is not delivered again.
     """
-    facts = facts or read_facts(payload)
+    received = ReceivedCallback(
+        endpoint=endpoint,
+        raw_body=raw_body,
+        payload=payload,
+        headers=headers,
+        source_ip=source_ip,
+        facts=facts or read_facts(payload),
+        priority_override=priority_override,
+    )
+    kept = inbound_group.submit(received)
+    _log_kept(received, kept)
+    return kept.delivery
+
+
+def callbacks_keep(received: Sequence[ReceivedCallback]) -> list[Kept]:
+    """Keep callbacks and their deliveries in one transaction; one ``Kept`` per callback, in order.
+
+    One query finds the originals of repeats (earlier callbacks, or an earlier
+    one of this group); the new callbacks and their deliveries are written
+    with one multi-row INSERT each; deliveries are queued after the commit.
+    """
+    keys = [repeat_key(item.endpoint, item.facts) for item in received]
     with transaction.atomic():
-        original = find_original(endpoint, facts)
-        if original is not None:
-            record_duplicate(original)
-            logger.info(
-                "🔁 Duplicate %s %s for %s absorbed (first received as callback %s)",
-                facts.kind,
-                facts.correlation_id,
-                endpoint.user_id,
-                original.pk,
+        originals = find_originals(key for key in keys if key)
+        fresh: list[int] = []  # positions of the callbacks that repeat nothing
+        first_of_key: dict[RepeatKey, int] = {}
+        repeats: dict[int, int] = {}  # position → position of the first callback of its key in this group
+        for position, key in enumerate(keys):
+            if key is not None and key in originals:
+                continue
+            if key is not None and key in first_of_key:
+                repeats[position] = first_of_key[key]
+                continue
+            fresh.append(position)
+            if key is not None:
+                first_of_key[key] = position
+        callbacks = Callback.objects.bulk_create([callback_build(received[p]) for p in fresh])
+        decisions = [_priority_decision(received[p]) for p in fresh]
+        deliveries = deliveries_create(
+            [
+                (callback, received[p].endpoint, decision)
+                for p, callback, decision in zip(fresh, callbacks, decisions, strict=True)
+            ]
+        )
+        kept: dict[int, Kept] = {
+            p: Kept(delivery=delivery, callback_id=callback.pk, decision=decision)
+            for p, callback, delivery, decision in zip(fresh, callbacks, deliveries, decisions, strict=True)
+        }
+        earlier = {p: originals[key] for p, key in enumerate(keys) if key is not None and key in originals}
+        first_deliveries = _first_deliveries(set(earlier.values()))
+        for position, callback_id in earlier.items():
+            kept[position] = Kept(
+                delivery=first_deliveries[callback_id], callback_id=callback_id, repeat_of=callback_id
             )
-            return original.deliveries.order_by("pk").first()
-        callback = callback_create(
-            endpoint=endpoint,
-            raw_body=raw_body,
-            payload=payload,
-            headers=headers,
-            source_ip=source_ip,
-            facts=facts,
+        for position, first in repeats.items():
+            original = kept[first]
+            kept[position] = Kept(
+                delivery=original.delivery, callback_id=original.callback_id, repeat_of=original.callback_id
+            )
+        record_duplicates(Counter(kept[p].repeat_of for p in [*earlier, *repeats]))
+    return [kept[position] for position in range(len(received))]
+
+
+# One per process: the web threads' callbacks, committed in groups.
+inbound_group: GroupCommitter[ReceivedCallback, Kept] = GroupCommitter(
+    callbacks_keep, max_group=settings.INBOUND_COMMIT_GROUP_MAX
+)
+
+
+def _first_deliveries(callback_ids: set[int]) -> dict[int, Delivery]:
+    """The first delivery of each callback (what a repeat of it answers with)."""
+    first: dict[int, Delivery] = {}
+    for delivery in Delivery.objects.filter(callback_id__in=callback_ids).order_by("-pk"):
+        first[delivery.callback_id] = delivery
+    return first
+
+
+def _priority_decision(item: ReceivedCallback) -> PriorityDecision:
+    endpoint = item.endpoint
+    return choose_priority(
+        default=endpoint.default_priority,
+        override=item.priority_override if item.priority_override is not None else endpoint.priority_override,
+        use_payment_rules=endpoint.use_payment_rules,
+        high_value_threshold=endpoint.high_value_threshold,
+        facts=item.facts,
+    )
+
+
+def _log_kept(item: ReceivedCallback, kept: Kept) -> None:
+    facts = item.facts
+    if kept.repeat_of is not None:
+        logger.info(
+            "🔁 Duplicate %s %s for %s absorbed (first received as callback %s)",
+            facts.kind,
+            facts.correlation_id,
+            item.endpoint.user_id,
+            kept.repeat_of,
         )
-        decision = choose_priority(
-            default=endpoint.default_priority,
-            override=priority_override if priority_override is not None else endpoint.priority_override,
-            use_payment_rules=endpoint.use_payment_rules,
-            high_value_threshold=endpoint.high_value_threshold,
-            facts=facts,
-        )
-        delivery = delivery_create(callback=callback, endpoint=endpoint, decision=decision)
+        return
     logger.info(
         "📦 Callback %s (%s) received for %s, queued as delivery %s (%s: %s)",
-        callback.pk,
+        kept.callback_id,
         facts.kind,
-        endpoint.user_id,
-        delivery.pk,
-        decision.priority.queue_name,
-        decision.reason,
+        item.endpoint.user_id,
+        kept.delivery.pk,
+        kept.decision.priority.queue_name,
+        kept.decision.reason,
     )
-    return delivery
 
 
 def callback_create(
@@ -104,12 +200,29 @@ def callback_create(
     facts: CallbackFacts,
 ) -> Callback:
     """Store a callback with the facts read from it (call inside a transaction)."""
-    return Callback.objects.create(
-        endpoint=endpoint,
-        raw_body=raw_body,
-        payload=payload,
-        headers=headers,
-        source_ip=source_ip,
+    callback = callback_build(
+        ReceivedCallback(
+            endpoint=endpoint,
+            raw_body=raw_body,
+            payload=payload,
+            headers=headers,
+            source_ip=source_ip,
+            facts=facts,
+        )
+    )
+    callback.save(force_insert=True)
+    return callback
+
+
+def callback_build(item: ReceivedCallback) -> Callback:
+    """The unsaved callback row of ``item``, received now, with the facts read from it."""
+    facts = item.facts
+    return Callback(
+        endpoint=item.endpoint,
+        raw_body=item.raw_body,
+        payload=item.payload,
+        headers=item.headers,
+        source_ip=item.source_ip,
         received_at=timezone.now(),
         kind=facts.kind,
         result_code=facts.result_code[:32],
