@@ -88,12 +88,20 @@ class DeliveryGatherer:
                     self._condition.wait()
                 window = settings.DELIVERY_BATCH_WINDOW_MS / 1000
                 flush_at = self._last_flush + window
-                while len(self._gathered) < settings.DELIVERY_BATCH_SIZE:
+                size = max(1, settings.DELIVERY_BATCH_SIZE)
+                while len(self._gathered) < size:
                     remaining = flush_at - time.monotonic()
                     if remaining <= 0:
                         break
                     self._condition.wait(remaining)
-                taken, self._gathered = self._gathered, []
+                # Full before the window ends: queue whole batches only and let the rest gather on (a
+                # group commit hands over up to INBOUND_COMMIT_GROUP_MAX at once; 20 would make 16 + 4).
+                cut = (
+                    len(self._gathered)
+                    if time.monotonic() >= flush_at
+                    else size * (len(self._gathered) // size)
+                )
+                taken, self._gathered = self._gathered[:cut], self._gathered[cut:]
                 self._last_flush = time.monotonic()
             try:
                 _queue_batches(taken)

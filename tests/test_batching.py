@@ -89,6 +89,24 @@ def test_a_quiet_process_queues_at_once_and_only_followers_wait_for_the_window(
     assert (follower.func_name, follower.args) == ("delivery.jobs.deliver_batch", ([1002, 1003],))
 
 
+def test_a_full_batch_goes_at_once_and_the_rest_waits_to_fill_the_next(
+    client, receiver, endpoint_factory, gathering
+):
+    """A group commit hands over many deliveries at once: whole batches go, a remainder gathers on."""
+    endpoint_factory(user_id="shop1", default_priority=Priority.NORMAL)
+    gatherer = DeliveryGatherer()
+    gatherer.add(delivery_id=1, priority=Priority.NORMAL, timeout_seconds=5)  # quiet: at once
+    assert wait_for(lambda: len(queued_jobs()) == 1, timeout=0.75)
+
+    for delivery_id in range(2, 22):  # 20 at once, inside the 1.5 s window; batches of 8
+        gatherer.add(delivery_id=delivery_id, priority=Priority.NORMAL, timeout_seconds=5)
+    assert wait_for(lambda: len(queued_jobs()) == 3, timeout=0.75)  # two full batches, well inside it
+    time.sleep(0.3)
+    assert [job.args[0] for job in queued_jobs()] == [[1], list(range(2, 10)), list(range(10, 18))]
+    assert wait_for(lambda: len(queued_jobs()) == 4, timeout=3)  # the four left go when the window ends
+    assert queued_jobs()[-1].args[0] == [18, 19, 20, 21]
+
+
 def test_batches_keep_priorities_apart(gathering):
     gatherer = DeliveryGatherer()
     for delivery_id, priority in [
