@@ -106,7 +106,7 @@ class Stack:
         return started
 
     def kill_a_worker(self, rng: random.Random) -> None:
-        """SIGKILL a random worker (with its scheduler process) and start a new one, as a supervisor does."""
+        """SIGKILL a random worker (with its scheduler thread) and start a new one, as a supervisor does."""
         victim = rng.choice(self.workers)
         victim.kill()
         self.workers.remove(victim)
