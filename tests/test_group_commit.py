@@ -12,10 +12,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 
 from delivery.models import Delivery
 from tests.helpers import stk_body
+from webhooks import services
 from webhooks.group_commit import GroupCommitter
 from webhooks.models import Callback, Endpoint
 from webhooks.services import ReceivedCallback, callback_receive, callbacks_keep, read_facts
@@ -28,23 +29,26 @@ class FirstGroupHeld:
     commit is in progress), made certain instead of left to timing.
     """
 
-    def __init__(self, store_many, *, queued: int) -> None:
+    def __init__(self, store_many, *, queued: int, hold_seconds: float = 10) -> None:
         self.store_many = store_many
         self.queued = queued
+        self.hold_seconds = hold_seconds
         self.groups: list[list] = []
         self.committer: GroupCommitter | None = None
 
     def __call__(self, items):
         if not self.groups:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + self.hold_seconds
             while len(self.committer._waiting) < self.queued and time.monotonic() < deadline:
                 time.sleep(0.005)
         self.groups.append(list(items))
         return self.store_many(items)
 
 
-def held_committer(store_many, *, queued: int, max_group: int = 32) -> tuple[GroupCommitter, FirstGroupHeld]:
-    held = FirstGroupHeld(store_many, queued=queued)
+def held_committer(
+    store_many, *, queued: int, max_group: int = 32, hold_seconds: float = 10
+) -> tuple[GroupCommitter, FirstGroupHeld]:
+    held = FirstGroupHeld(store_many, queued=queued, hold_seconds=hold_seconds)
     held.committer = GroupCommitter(held, max_group=max_group)
     return held.committer, held
 
@@ -238,3 +242,42 @@ def test_many_web_threads_at_once_lose_nothing_and_double_nothing(endpoint_facto
     assert Delivery.objects.count() == 30
     assert set(delivery_ids) == set(Delivery.objects.values_list("pk", flat=True))
     assert Callback.objects.get(checkout_request_id=ids[0]).duplicate_count == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_callers_transaction_a_callback_is_kept_alone_and_never_leads_others(
+    endpoint_factory, monkeypatch
+):
+    """A caller's transaction commits after we return: leading a group from it would answer others
+    before their callbacks are durable (and lose them if the caller rolls back)."""
+    endpoint = endpoint_factory(user_id="shop-outer")
+    # The first request's commit is held until two more wait behind it (or 1.5 s pass).
+    committer, _ = held_committer(on_own_connection(callbacks_keep), queued=2, hold_seconds=1.5)
+    monkeypatch.setattr(services, "inbound_group", committer)
+
+    def request(checkout_id: str, delay: float):
+        @on_own_connection
+        def post():
+            time.sleep(delay)
+            item = received(endpoint, checkout_id)
+            return callback_receive(
+                endpoint=endpoint, raw_body=item.raw_body, payload=item.payload, headers={}, source_ip=None
+            )
+
+        return post
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(request("ws_CO_first", 0))
+        time.sleep(0.1)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            later = pool.submit(request("ws_CO_later", 0.3))  # queues behind the caller below
+            request("ws_CO_in_callers_transaction", 0)()
+            raise RuntimeError("the caller rolls back")
+        kept = [first.result(timeout=60), later.result(timeout=60)]
+
+    assert not Callback.objects.filter(checkout_request_id="ws_CO_in_callers_transaction").exists()
+    assert set(Callback.objects.values_list("checkout_request_id", flat=True)) == {
+        "ws_CO_first",
+        "ws_CO_later",
+    }
+    assert {delivery.callback_id for delivery in kept} == set(Callback.objects.values_list("pk", flat=True))

@@ -75,7 +75,8 @@ def callback_receive(
 
     When this returns, the callback is in the database: M-Pesa may be told
     it was accepted whatever happens to Redis afterwards. Callbacks arriving
-    at the same time in one process share a transaction (``webhooks.group_commit``).
+    at the same time in one process share a transaction (``webhooks.group_commit``);
+    called inside a transaction, the callback is kept in that one, on its own.
     A repeat of a callback already received (see ``webhooks.duplicates``) is
     only counted on the original, and the original's delivery is returned: it
     is not delivered again.
@@ -89,7 +90,12 @@ def callback_receive(
         facts=facts or read_facts(payload),
         priority_override=priority_override,
     )
-    kept = inbound_group.submit(received)
+    if transaction.get_connection().in_atomic_block:
+        # Inside a caller's transaction, nothing is committed when we return: a group led from here
+        # would answer other requests before their callbacks are durable. Keep this one alone, in it.
+        (kept,) = callbacks_keep([received])
+    else:
+        kept = inbound_group.submit(received)
     _log_kept(received, kept)
     return kept.delivery
 
