@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from daraja.bulk import insert_rows
 from delivery.batching import delivery_gatherer
 from delivery.models import Delivery
 from delivery.queues import enqueue_delivery
@@ -36,7 +37,8 @@ def deliveries_create(
     new: Sequence[tuple[Callback, Endpoint, PriorityDecision]],
 ) -> list[Delivery]:
     """``delivery_create`` for many callbacks in one multi-row INSERT (call inside a transaction)."""
-    deliveries = Delivery.objects.bulk_create(
+    deliveries = insert_rows(
+        Delivery,
         [
             Delivery(
                 callback=callback,
@@ -45,7 +47,7 @@ def deliveries_create(
                 priority_reason=decision.reason,
             )
             for callback, endpoint, decision in new
-        ]
+        ],
     )
     for delivery, (_, endpoint, _) in zip(deliveries, new, strict=True):
         if endpoint.is_active:
@@ -61,17 +63,21 @@ def delivery_enqueue_on_commit(
     Deliveries due now are gathered into batch jobs (``delivery.batching``).
     """
     delivery_id, priority = delivery.pk, delivery.priority
+    # robust: the rows are committed whatever happens here; a failure is logged and the sweeper queues
+    # the delivery, instead of reaching a caller that would take its committed callback for lost.
     if at is None:
         transaction.on_commit(
             lambda: delivery_gatherer.add(
                 delivery_id=delivery_id, priority=priority, timeout_seconds=timeout_seconds
-            )
+            ),
+            robust=True,
         )
         return
     transaction.on_commit(
         lambda: enqueue_delivery(
             delivery_id=delivery_id, priority=priority, timeout_seconds=timeout_seconds, at=at
-        )
+        ),
+        robust=True,
     )
 
 

@@ -46,10 +46,10 @@ class FirstGroupHeld:
 
 
 def held_committer(
-    store_many, *, queued: int, max_group: int = 32, hold_seconds: float = 10
+    store_many, *, queued: int, max_group: int = 32, hold_seconds: float = 10, retry_alone_on=()
 ) -> tuple[GroupCommitter, FirstGroupHeld]:
     held = FirstGroupHeld(store_many, queued=queued, hold_seconds=hold_seconds)
-    held.committer = GroupCommitter(held, max_group=max_group)
+    held.committer = GroupCommitter(held, max_group=max_group, retry_alone_on=retry_alone_on)
     return held.committer, held
 
 
@@ -106,13 +106,28 @@ def test_when_a_group_fails_each_item_is_tried_alone_and_only_the_bad_one_fails(
             raise ValueError("bad item in this group")
         return [item.upper() for item in items]
 
-    committer, held = held_committer(refuse_bad, queued=3)
+    committer, held = held_committer(refuse_bad, queued=3, retry_alone_on=(ValueError,))
     outcomes = submit_all(committer, ["first", "good", "bad", "fine"])
     assert outcomes[0] == "FIRST"
     by_item = dict(zip(["first", "good", "bad", "fine"], outcomes, strict=True))
     assert by_item["good"] == "GOOD" and by_item["fine"] == "FINE"
     assert isinstance(by_item["bad"], ValueError)
     assert sorted(map(len, held.groups)) == [1, 1, 1, 1, 3]  # the group of three, then each alone
+
+
+def test_any_other_error_fails_the_whole_group_at_once_without_storing_again():
+    """The database away, or a failure after the commit: storing each item again would wait N times,
+    or store twice."""
+
+    def away(items):
+        if len(items) > 1 or items == ["first"]:
+            raise ConnectionError("database unreachable")
+        return items
+
+    committer, held = held_committer(away, queued=3, retry_alone_on=(ValueError,))
+    outcomes = submit_all(committer, ["first", "a", "b", "c"])
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    assert [len(group) for group in held.groups] == [1, 3]  # no third round, one by one
 
 
 def test_the_committer_keeps_working_after_a_failure():
@@ -199,7 +214,9 @@ def test_a_callback_the_database_refuses_fails_its_own_request_only(endpoint_fac
     Endpoint.objects.filter(pk=gone.pk).delete()  # its row is gone; the object still names it
     items = [received(endpoint, "ws_CO_lead"), received(endpoint, "ws_CO_a"), received(gone, "ws_CO_x")]
     items.append(received(endpoint, "ws_CO_b"))
-    committer, _ = held_committer(on_own_connection(callbacks_keep), queued=3)
+    committer, _ = held_committer(
+        on_own_connection(callbacks_keep), queued=3, retry_alone_on=(IntegrityError,)
+    )
 
     outcomes = submit_all(committer, items)
 
@@ -281,3 +298,17 @@ def test_inside_a_callers_transaction_a_callback_is_kept_alone_and_never_leads_o
         "ws_CO_later",
     }
     assert {delivery.callback_id for delivery in kept} == set(Callback.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_databases_that_cannot_return_new_keys_get_one_insert_per_row(endpoint_factory, monkeypatch):
+    """SQLite before 3.35 (still supported by Django 5.2) returns no keys from a multi-row INSERT."""
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    endpoint = endpoint_factory(user_id="shop-old-sqlite")
+    kept = callbacks_keep([received(endpoint, "ws_CO_old_1"), received(endpoint, "ws_CO_old_2")])
+    assert [Callback.objects.get(pk=k.callback_id).checkout_request_id for k in kept] == [
+        "ws_CO_old_1",
+        "ws_CO_old_2",
+    ]
+    assert [k.delivery.callback_id for k in kept] == [k.callback_id for k in kept]
+    assert Delivery.objects.count() == 2

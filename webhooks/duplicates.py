@@ -68,7 +68,7 @@ def find_originals(keys: Iterable[RepeatKey]) -> dict[RepeatKey, int]:
 def record_duplicates(arrivals: Counter[int]) -> None:
     """Count repeat arrivals on their originals (``{callback id: repeats}``; atomic increments)."""
     now = timezone.now()
-    for callback_id, repeats in arrivals.items():
+    for callback_id, repeats in sorted(arrivals.items()):  # one order for all: no deadlocks between groups
         Callback.objects.filter(pk=callback_id).update(
             duplicate_count=F("duplicate_count") + repeats, last_duplicate_at=now, updated_at=now
         )

@@ -18,9 +18,10 @@ identical callbacks reaching the same process at the same instant cannot both
 be taken as new.
 
 The leader works on its own thread and database connection (in tests: the
-test's transaction). If a group's transaction fails, each callback of the
-group is tried again on its own, so one callback the database refuses fails
-its own request only.
+test's transaction). If the database refuses a group's rows (an integrity or
+data error, which rolls the transaction back), each callback of the group is
+tried again on its own, so one callback the database refuses fails its own
+request only; any other error fails the whole group at once.
 """
 
 from __future__ import annotations
@@ -59,12 +60,24 @@ class GroupCommitter(Generic[Item, Result]):
 
     ``submit(item)`` returns ``item``'s result once the group holding it is
     committed, or raises the exception storing it raised. At most
-    ``max_group`` items are stored per transaction.
+    ``max_group`` items are stored per transaction. When a group fails with
+    one of ``retry_alone_on`` (errors one item can cause, which roll the
+    transaction back), each item is stored again on its own; any other error
+    fails the whole group at once: it may be the database being away (no
+    point waiting N more times) or a failure after the commit (storing again
+    would store twice).
     """
 
-    def __init__(self, store_many: Callable[[Sequence[Item]], list[Result]], *, max_group: int) -> None:
+    def __init__(
+        self,
+        store_many: Callable[[Sequence[Item]], list[Result]],
+        *,
+        max_group: int,
+        retry_alone_on: tuple[type[Exception], ...] = (),
+    ) -> None:
         self._store_many = store_many
         self._max_group = max(1, max_group)
+        self._retry_alone_on = retry_alone_on
         self._lock = threading.Lock()
         self._waiting: list[_Waiter[Item, Result]] = []
         self._leader_active = False
@@ -113,8 +126,9 @@ class GroupCommitter(Generic[Item, Result]):
         try:
             results = self._store_many([waiter.item for waiter in group])
         except Exception as exc:
-            if len(group) == 1:
-                group[0].error = exc
+            if len(group) == 1 or not isinstance(exc, self._retry_alone_on):
+                for waiter in group:
+                    waiter.error = exc
                 return
             logger.warning("Group of %d callbacks not stored (%s); storing each on its own", len(group), exc)
             for waiter in group:

@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
+from daraja.bulk import insert_rows
 from delivery.models import Delivery
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
@@ -122,7 +123,7 @@ def callbacks_keep(received: Sequence[ReceivedCallback]) -> list[Kept]:
             fresh.append(position)
             if key is not None:
                 first_of_key[key] = position
-        callbacks = Callback.objects.bulk_create([callback_build(received[p]) for p in fresh])
+        callbacks = insert_rows(Callback, [callback_build(received[p]) for p in fresh])
         decisions = [_priority_decision(received[p]) for p in fresh]
         deliveries = deliveries_create(
             [
@@ -151,7 +152,9 @@ def callbacks_keep(received: Sequence[ReceivedCallback]) -> list[Kept]:
 
 # One per process: the web threads' callbacks, committed in groups.
 inbound_group: GroupCommitter[ReceivedCallback, Kept] = GroupCommitter(
-    callbacks_keep, max_group=settings.INBOUND_COMMIT_GROUP_MAX
+    callbacks_keep,
+    max_group=settings.INBOUND_COMMIT_GROUP_MAX,
+    retry_alone_on=(IntegrityError, DataError),
 )
 
 
