@@ -3,7 +3,10 @@
 Command-line options override these. Environment:
 
 * ``WEBHOOK_SERVICE_PORT`` (3001): the port, on every interface.
-* ``WEB_CONCURRENCY`` (2): worker processes (gunicorn's own variable); ~2 per core.
+* ``WEB_CONCURRENCY`` (2): worker processes (gunicorn's own variable); about one per core.
+* ``WEB_THREADS`` (8): threads per worker process (gthread). Callbacks that reach a process while
+  another's transaction commits are stored together (webhooks.group_commit): threads are what lets
+  that happen, and keep a core busy while requests wait on the database (docs/performance.md).
 * ``LOG_FORMAT`` (``human``|``json``) and ``LOG_LEVEL``: gunicorn's own lines (start-up, worker
   restarts, one access line per request) go through the relay's formatters, so they are JSON too
   when asked, carry the request id, and have inbound tokens, secrets and phone numbers cut.
@@ -14,6 +17,9 @@ import os
 wsgi_app = "daraja.wsgi"
 bind = [f"0.0.0.0:{os.environ.get('WEBHOOK_SERVICE_PORT', '3001')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "8"))
+keepalive = 5  # M-Pesa and load balancers reuse connections
 # A request (the synchronous C2B validation included, at most C2B_VALIDATION_BUDGET_SECONDS) ends well
 # within this; a worker silent for longer is stuck and is replaced.
 timeout = 30
