@@ -197,20 +197,30 @@ CIRCUIT_MAX_COOLDOWN_SECONDS = env.float("CIRCUIT_MAX_COOLDOWN_SECONDS", default
 CIRCUIT_AUTO_PAUSE_HOURS = env.float("CIRCUIT_AUTO_PAUSE_HOURS", default=72)
 # Optional URL that receives a JSON POST when an endpoint is paused automatically.
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
-# At most this many deliveries in flight per endpoint across all workers; work over it waits this long.
-DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", default=2)
-DELIVERY_DEFER_SECONDS = env.float("DELIVERY_DEFER_SECONDS", default=1.0)
 # Callbacks reaching one web process while another's transaction commits are kept together in the next
 # transaction (webhooks.group_commit), at most this many; 1 gives each callback its own transaction.
 INBOUND_COMMIT_GROUP_MAX = env.int("INBOUND_COMMIT_GROUP_MAX", default=32)
-# Batch jobs (delivery/batching.py, docs/performance.md): each process gathers the deliveries that become
-# due within this window into one RQ job of up to DELIVERY_BATCH_SIZE deliveries, which a worker sends
-# concurrently on as many threads. A quiet process queues at once; 0 turns gathering off (one job each).
-# Web and worker processes must share DELIVERY_BATCH_SIZE: it is also each worker's number of threads.
-DELIVERY_BATCH_WINDOW_MS = env.int("DELIVERY_BATCH_WINDOW_MS", default=20)
-DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=16)
-# A worker ends delivery threads idle this long, closing their database connections (one per thread).
-DELIVERY_THREADS_IDLE_SECONDS = env.float("DELIVERY_THREADS_IDLE_SECONDS", default=10)
+
+# --- The delivery engine (delivery/engine.py, docs/ARCHITECTURE.md) ----------
+# A new endpoint's max_in_flight: deliveries sent to one app at the same time across every worker (each
+# endpoint has its own, set in the admin, the API or add_endpoint --max-in-flight). 32 lets an app that
+# answers in 100 ms take 320 a second, while a hanging one holds 32 sends and no more.
+DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = env.int("DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT", default=32)
+# Each worker process sends at most this many deliveries at once, on one event loop (no thread each).
+DELIVERY_WORKER_CONCURRENCY = env.int("DELIVERY_WORKER_CONCURRENCY", default=128)
+# One claim takes at most this many due deliveries, in one statement.
+DELIVERY_CLAIM_BATCH = env.int("DELIVERY_CLAIM_BATCH", default=64)
+# Every Nth claim takes the oldest due deliveries whatever their priority, so low priority never starves.
+DELIVERY_CLAIM_OLDEST_EVERY = env.int("DELIVERY_CLAIM_OLDEST_EVERY", default=8)
+# Outcomes are recorded in one transaction per flush: once this many are in, or this long after the first.
+DELIVERY_FLUSH_MAX = env.int("DELIVERY_FLUSH_MAX", default=64)
+DELIVERY_FLUSH_MS = env.int("DELIVERY_FLUSH_MS", default=20)
+# A claim's lease is the endpoint's timeout plus this margin; a row whose lease ran out (its worker died)
+# is claimable again. Sends end at the endpoint's timeout, so only a stalled worker outlives its lease.
+DELIVERY_LEASE_MARGIN_SECONDS = env.float("DELIVERY_LEASE_MARGIN_SECONDS", default=60.0)
+# New deliveries wake the workers with one coalesced RQ job per priority: a process sends at most one
+# wake-up per priority per window (0: at once, after every commit).
+DELIVERY_WAKE_WINDOW_MS = env.int("DELIVERY_WAKE_WINDOW_MS", default=20)
 
 # --- The sweeper (docs/reliability.md) ---------------------------------------
 # Every worker runs RQ's maintenance this often (restarting a scheduler that died, e.g. in a Redis outage)

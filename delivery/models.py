@@ -30,8 +30,10 @@ class Delivery(models.Model):
     callback = models.ForeignKey(Callback, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="deliveries")
     webhook_id = models.CharField(max_length=40, unique=True, default=new_webhook_id, editable=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    priority = models.PositiveSmallIntegerField(choices=Priority.choices, db_index=True)
+    # No single-column indexes on status, priority or next_attempt_at: the partial claim index and
+    # delivery_due_idx below serve every query that filters on them (docs/operations.md, "Indexes").
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices)
     priority_reason = models.CharField(max_length=32, choices=PriorityReason.choices)
     attempt_count = models.PositiveIntegerField(default=0, help_text="Attempts made, all cycles together.")
     cycle = models.PositiveIntegerField(
@@ -40,8 +42,12 @@ class Delivery(models.Model):
     cycle_attempt_count = models.PositiveIntegerField(
         default=0, help_text="Attempts made in the current cycle (the endpoint's max attempts bounds these)."
     )
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     started_delivering_at = models.DateTimeField(null=True, blank=True)
+    # The claim (delivery.lifecycle): who holds a "delivering" row, and until when. A lease that runs out
+    # (its worker died) makes the row claimable again; an outcome is recorded only under its own token.
+    lease_token = models.CharField(max_length=32, blank=True, default="", editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, blank=True)
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -51,7 +57,22 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
+        indexes = [
+            # The sweeper, the admin's status filter and the "oldest due" gauge.
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx"),
+            # The claim: waiting deliveries, most urgent first, oldest first within a priority.
+            models.Index(
+                fields=["-priority", "id"],
+                name="delivery_claim_idx",
+                condition=models.Q(status__in=["pending", "retrying"]),
+            ),
+            # Per-endpoint in-flight counts and expired leases, over the few rows in flight.
+            models.Index(
+                fields=["endpoint", "lease_expires_at"],
+                name="delivery_inflight_idx",
+                condition=models.Q(status="delivering"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.get_status_display()})"
@@ -70,7 +91,8 @@ class DeliveryAttempt(models.Model):
         DEAD_LETTERED = "dead_lettered", "Dead-lettered"
         HELD = "held", "Held (endpoint paused)"
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    # No index of its own: unique_attempt_number (delivery, attempt_number) leads with it.
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False)
     attempt_number = models.PositiveIntegerField(help_text="1-based, counted over all cycles.")
     cycle = models.PositiveIntegerField(default=1)
     started_at = models.DateTimeField(db_index=True)

@@ -14,6 +14,7 @@ from daraja.bulk import insert_rows
 from delivery.batching import delivery_gatherer
 from delivery.models import Delivery
 from delivery.queues import enqueue_delivery
+from delivery.wakeup import wake_on_commit
 from webhooks.models import Callback, Endpoint
 from webhooks.priorities import PriorityDecision
 
@@ -24,9 +25,9 @@ WAITING_STATUSES = (Delivery.Status.PENDING, Delivery.Status.RETRYING, Delivery.
 
 
 def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: PriorityDecision) -> Delivery:
-    """Create the pending delivery of ``callback`` and queue it once the transaction commits.
+    """Create the pending delivery of ``callback`` and wake the workers once the transaction commits.
 
-    A paused endpoint's delivery is created but not queued: it waits,
+    A paused endpoint's delivery is created but not claimed: it waits,
     pending, until the endpoint is resumed.
     """
     (delivery,) = deliveries_create([(callback, endpoint, decision)])
@@ -49,9 +50,7 @@ def deliveries_create(
             for callback, endpoint, decision in new
         ],
     )
-    for delivery, (_, endpoint, _) in zip(deliveries, new, strict=True):
-        if endpoint.is_active:
-            delivery_enqueue_on_commit(delivery, timeout_seconds=endpoint.timeout_seconds)
+    wake_on_commit(delivery.priority for delivery, (_, endpoint, _) in zip(deliveries, new) if endpoint.is_active)
     return deliveries
 
 

@@ -54,6 +54,10 @@ def default_timeout() -> float:
     return settings.DELIVERY_DEFAULT_TIMEOUT
 
 
+def default_max_in_flight() -> int:
+    return settings.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT
+
+
 class ValidationFallback(models.TextChoices):
     ACCEPT = "accept", "Accept the payment"
     REJECT = "reject", "Reject it (C2B00016)"
@@ -174,6 +178,16 @@ class Endpoint(models.Model):
             MinValueValidator(0.1, "The request timeout must be more than 0 seconds."),
             MaxValueValidator(120, "The request timeout is at most 120 seconds."),
         ],
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        "max deliveries in flight",
+        default=default_max_in_flight,
+        validators=[
+            MinValueValidator(1, "Allow at least 1 delivery in flight."),
+            MaxValueValidator(1000, "At most 1000 deliveries in flight per endpoint."),
+        ],
+        help_text="Deliveries sent to this app at the same time, across every worker. A slow app gets "
+        "this many requests at once and no more, so it cannot hold up other users' deliveries.",
     )
     paused_reason = models.CharField(max_length=200, blank=True, help_text="Why the endpoint was paused.")
     paused_at = models.DateTimeField(null=True, blank=True)
