@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
@@ -126,6 +125,5 @@ def dashboard_view(request):
         "dead_letters": dead_letter_health(),
         "chart": chart(hourly),
         "now": now,
-        "batch_size": settings.DELIVERY_BATCH_SIZE,
     }
     return TemplateResponse(request, "admin/dashboard.html", context)

@@ -9,26 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from deadletter.models import DeadLetter
-from delivery.models import Delivery
-from delivery.services import delivery_enqueue_on_commit
+from delivery.lifecycle import reopen_dead
 
 logger = logging.getLogger(__name__)
-
-
-def dead_letter_create(
-    *, delivery: Delivery, error_category: str, error_message: str, response_status: int | None
-) -> DeadLetter:
-    """Record that ``delivery`` gave up (call inside the transaction that marks it dead)."""
-    return DeadLetter.objects.create(
-        delivery=delivery,
-        endpoint_id=delivery.endpoint_id,
-        callback_id=delivery.callback_id,
-        error_category=error_category,
-        last_error=error_message,
-        last_response_status=response_status,
-        attempts=delivery.cycle_attempt_count,
-        dead_at=timezone.now(),
-    )
 
 
 def dead_letters_retry(*, dead_letter_ids: Iterable[int]) -> int:
@@ -48,20 +31,9 @@ def dead_letters_retry(*, dead_letter_ids: Iterable[int]) -> int:
             )
             if not resolved:
                 continue
-            dead_letter = DeadLetter.objects.select_related("delivery", "endpoint").get(pk=dead_letter_id)
-            delivery = dead_letter.delivery
-            reopened = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.DEAD).update(
-                status=Delivery.Status.PENDING,
-                cycle=delivery.cycle + 1,
-                cycle_attempt_count=0,
-                next_attempt_at=None,
-                updated_at=now,
-            )
-            if not reopened:
-                continue
-            if dead_letter.endpoint.is_active:
-                delivery_enqueue_on_commit(delivery, timeout_seconds=dead_letter.endpoint.timeout_seconds)
-            retried += 1
+            delivery_id = DeadLetter.objects.values_list("delivery_id", flat=True).get(pk=dead_letter_id)
+            if reopen_dead(delivery_id):
+                retried += 1
     logger.info("🔁 Dead-letter retry: %d deliveries back in the queue", retried)
     return retried
 

@@ -76,8 +76,13 @@ def circuit_record_success(endpoint: Endpoint) -> bool:
 
 def circuit_record_failure(endpoint: Endpoint, *, was_probe: bool) -> None:
     """Count a failure; open the circuit at the threshold; back off probes; auto-pause when it lasts."""
+    circuit_record_failures(endpoint, 1, was_probe=was_probe)
+
+
+def circuit_record_failures(endpoint: Endpoint, count: int, *, was_probe: bool) -> None:
+    """``circuit_record_failure`` for ``count`` consecutive failures recorded together."""
     now = timezone.now()
-    Endpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    Endpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + count)
     endpoint.refresh_from_db(
         fields=["consecutive_failures", "circuit_state", "circuit_opened_at", "circuit_probes", "is_active"]
     )

@@ -1,33 +1,66 @@
-"""RQ entry points. A job carries ids and nothing else; the rows say what to do."""
+"""RQ entry points. Jobs carry a priority or an id and nothing else; the rows say what to do."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+
+from redis.exceptions import RedisError
+
 from daraja.request_context import flow_context
-from delivery.attempts import delivery_attempt, endpoint_probe
-from delivery.threads import delivery_threads
+from delivery import engine, lifecycle
+from delivery.models import Delivery
+from delivery.queues import redis_connection
+from delivery.wakeup import wake_key
+
+
+def drain_deliveries(priority: int) -> dict:
+    """Job type ``drain_deliveries``: claim, send and record due deliveries until none are left.
+
+    Queued by a wake-up (``delivery.wakeup``) on the priority's queue. The
+    drain takes due work of every priority, most urgent first; the job's
+    priority only says which queue woke it. Returns what it did.
+    """
+    # From now on a new delivery must wake another drain: this one may already have looked.
+    with suppress(RedisError):
+        redis_connection().delete(wake_key(priority))
+    summary = engine.drain(priority=priority)
+    return {
+        "claimed": summary.claimed,
+        "sent": summary.sent,
+        "held": summary.held,
+        "recorded": summary.recorded,
+        "outcomes": dict(summary.outcomes),
+    }
 
 
 def deliver_webhook(delivery_id: int) -> str:
-    """Job type ``deliver_webhook``: make the delivery's next attempt if it is still due."""
+    """Job type ``deliver_webhook``: attempt one named delivery now if it is still waiting.
+
+    New code wakes drains instead; this stays for jobs queued before the
+    upgrade and for anyone who queues a single delivery by hand.
+    """
     with flow_context(delivery_id=delivery_id):  # every log line of the job carries the delivery id
-        return delivery_attempt(delivery_id=delivery_id)
+        return engine.deliver_one(delivery_id)
 
 
 def deliver_batch(delivery_ids: list[int]) -> int:
-    """Job type ``deliver_batch``: hand each delivery to the worker's delivery threads.
-
-    Each delivery goes through exactly what ``deliver_webhook`` does (its own
-    claim, gates, attempt row, retry or dead letter) on a thread of its own
-    (``delivery.threads``); the job returns once every delivery has a thread,
-    not when they finish. Returns how many deliveries it handed over.
-    """
-    threads = delivery_threads()
-    for delivery_id in delivery_ids:
-        threads.submit(deliver_webhook, delivery_id)
-    return len(delivery_ids)
+    """Job type ``deliver_batch`` of the previous engine, still in Redis after an upgrade: make them due."""
+    return lifecycle.make_due(Delivery.objects.filter(pk__in=delivery_ids))
 
 
 def probe_endpoint(endpoint_id: int) -> str:
-    """Send one held delivery of an endpoint whose circuit is open, as the circuit's probe."""
+    """Send the most urgent held delivery of an endpoint whose circuit is open, as the circuit's probe.
+
+    Without this, an endpoint with no new traffic would keep its held
+    deliveries forever; with no held delivery, the next new one probes.
+    """
     with flow_context(endpoint_id=endpoint_id):
-        return endpoint_probe(endpoint_id=endpoint_id)
+        held = (
+            Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.HELD)
+            .order_by("-priority", "created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if held is None:
+            return "nothing held"
+        return engine.deliver_one(held)

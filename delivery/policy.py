@@ -161,3 +161,78 @@ def decide_after_failure(
     if strategy is Strategy.RETRY_AFTER_HEADER and retry_after is not None:
         return RetryDecision(delay=min(retry_after, retry.max_delay))
     return RetryDecision(delay=backoff_delay(cycle_attempts_made, retry))
+
+
+class AttemptOutcome(models.TextChoices):
+    """What one attempt led to (the ``outcome`` of its attempt row)."""
+
+    DELIVERED = "delivered", "Delivered"
+    RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
+    DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+    HELD = "held", "Held (endpoint paused)"
+
+
+# Transport failures (no HTTP status) by the category they count in.
+_FAILURE_CATEGORIES = {
+    "timeout": ErrorCategory.TIMEOUT,
+    "network": ErrorCategory.NETWORK,
+    "invalid_response": ErrorCategory.INVALID_RESPONSE,
+    "destination_refused": ErrorCategory.DESTINATION_REFUSED,
+}
+
+
+@dataclass(frozen=True)
+class AttemptDecision:
+    """Everything an attempt's result decides: its outcome, category, message and the retry's delay."""
+
+    outcome: str
+    category: ErrorCategory | None
+    error_message: str
+    retry_delay: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.outcome == AttemptOutcome.DELIVERED
+
+    @property
+    def counts_as_failure(self) -> bool:
+        """Whether the circuit breaker counts it (a 410 pauses the endpoint instead)."""
+        return self.outcome not in (AttemptOutcome.DELIVERED, AttemptOutcome.HELD)
+
+
+def decide_attempt(
+    *,
+    status_code: int | None,
+    failure: str | None,
+    error_message: str,
+    retry_after: str | None,
+    cycle_attempts_made: int,
+    retry: RetrySettings,
+) -> AttemptDecision:
+    """The outcome of an attempt from what the transport saw; pure.
+
+    ``status_code`` is the receiver's answer (``None`` when there was none,
+    ``failure`` then says why: timeout, network, invalid_response,
+    destination_refused). ``cycle_attempts_made`` counts this attempt.
+    """
+    if status_code is not None:
+        category = categorize_status(status_code)
+        if category is not None:
+            error_message = f"HTTP {status_code}" + (f"; {error_message}" if error_message else "")
+    else:
+        category = _FAILURE_CATEGORIES.get(failure or "network", ErrorCategory.NETWORK)
+    if category is None:
+        return AttemptDecision(AttemptOutcome.DELIVERED, None, error_message)
+    decision = decide_after_failure(
+        category,
+        cycle_attempts_made=cycle_attempts_made,
+        retry=retry,
+        retry_after=parse_retry_after(retry_after),
+    )
+    if decision.holds:
+        return AttemptDecision(AttemptOutcome.HELD, category, error_message)
+    if decision.gives_up:
+        return AttemptDecision(AttemptOutcome.DEAD_LETTERED, category, error_message)
+    return AttemptDecision(
+        AttemptOutcome.RETRY_SCHEDULED, category, error_message, retry_delay=decision.delay
+    )

@@ -7,20 +7,18 @@ was down). Once per ``SWEEP_INTERVAL_SECONDS`` one worker queues the sweep
 job (``sweep_enqueue_if_due``, called from ``delivery.worker``), which:
 
 1. puts back deliveries stuck ``delivering`` for longer than their
-   endpoint's timeout plus ``SWEEP_STUCK_MARGIN_SECONDS`` (their worker died
-   mid-attempt): pending or retrying again, due now, no attempt charged;
-2. re-queues deliveries of active endpoints that are due (pending, retrying,
-   or held although their circuit is closed) but have no live job;
+   endpoint's timeout plus ``SWEEP_STUCK_MARGIN_SECONDS`` whose lease ran
+   out (their worker died mid-attempt): pending or retrying again, due now,
+   no attempt charged (the claim takes back an active endpoint's expired
+   leases by itself; this catches the rest);
+2. wakes the workers for due deliveries of active endpoints that waited
+   ``SWEEP_GRACE_SECONDS`` without being claimed (their wake-up was lost),
+   and makes held deliveries whose circuit is closed due again;
 3. schedules again the circuit probe of an open circuit whose probe is overdue.
 
-"No live job" is decided without listing Redis: a delivery counts as jobless
-only when it has been due for ``SWEEP_GRACE_SECONDS`` *and* is older than the
-oldest job still waiting in its priority's queue (and, if it was scheduled,
-than the oldest overdue job in that queue's scheduled registry). A job that
-is merely stuck behind a backlog, or behind a scheduler that is taking over
-from a dead one, is therefore never doubled: a backlog is not flooded. Should
-a duplicate job happen anyway, it is harmless: the claim in
-``delivery.attempts`` is a conditional UPDATE, so only one job sends.
+Waking is idempotent: a drain claims rows with a conditional UPDATE, so a
+wake-up too many costs one short job and never a second attempt; and the
+wake key (``delivery.wakeup``) keeps a waiting drain from being doubled.
 """
 
 from __future__ import annotations
@@ -28,17 +26,17 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from redis.exceptions import LockError, RedisError
-from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 
+from delivery import lifecycle
 from delivery.models import Delivery
-from delivery.queues import FAILED_JOB_TTL, delivery_queue, enqueue_delivery, enqueue_probe, redis_connection
+from delivery.queues import FAILED_JOB_TTL, delivery_queue, enqueue_probe, redis_connection
+from delivery.wakeup import wake_now
 from webhooks.models import CircuitState, Endpoint
 from webhooks.priorities import Priority
 
@@ -50,8 +48,6 @@ GATE_KEY = "daraja:sweeper:next"
 LOCK_KEY = "daraja:sweeper:lock"
 TOTALS_KEY = "daraja:sweeper:totals"
 SWEEP_JOB_TIMEOUT = 300
-# A job still in a queue is looked for among the first few ids (a deleted job's id may linger there).
-_HEAD_PEEK = 10
 
 
 @dataclass(frozen=True)
@@ -107,10 +103,9 @@ def deliveries_sweep() -> SweepResult:
         return SweepResult(skipped=True)
     try:
         now = timezone.now()
-        horizons = _job_horizons(now)
         unstuck = _put_back_stuck(now)
-        requeued = _requeue_jobless(now, horizons)
-        probes = _reschedule_lost_probes(now, horizons[Priority.HIGH])
+        requeued = _wake_forgotten(now)
+        probes = _reschedule_lost_probes(now)
     finally:
         with suppress(LockError, RedisError):
             lock.release()
@@ -143,59 +138,35 @@ def _count(result: SweepResult) -> None:
         pipeline.execute()
 
 
-@dataclass(frozen=True)
-class _Horizon:
-    """Before these moments a delivery's job cannot still be waiting in Redis (see the module docstring)."""
-
-    queued: datetime  # the oldest job waiting in the queue was enqueued then (now when the queue is empty)
-    scheduled: datetime  # the oldest job the scheduler should already have moved was due then
-
-
-def _job_horizons(now: datetime) -> dict[int, _Horizon]:
-    connection = redis_connection()
-    horizons = {}
-    for priority in Priority:
-        queue = delivery_queue(priority)
-        queued = now
-        head_ids = queue.get_job_ids(0, _HEAD_PEEK - 1)
-        for job in Job.fetch_many(head_ids, connection=connection):
-            if job is not None and job.enqueued_at is not None:
-                queued = min(now, job.enqueued_at)
-                break
-        scheduled = now
-        registry = ScheduledJobRegistry(queue=queue)
-        oldest = connection.zrange(registry.key, 0, 0, withscores=True)
-        if oldest:
-            scheduled = min(now, datetime.fromtimestamp(oldest[0][1], tz=UTC))
-        horizons[priority] = _Horizon(queued=queued, scheduled=min(queued, scheduled))
-    return horizons
-
-
 def _put_back_stuck(now: datetime) -> int:
-    """Deliveries whose worker died mid-attempt: pending/retrying again, due now, queued; no attempt charged.
+    """Deliveries whose worker died mid-attempt and whose lease ran out (or that have none): waiting again.
 
-    Whether the receiver got the lost attempt cannot be known: the next
-    attempt carries the same webhook-id (docs/reliability.md).
+    The claim takes back an active endpoint's expired leases by itself; this
+    catches the rest (a paused endpoint's, a C2B exchange whose web process
+    died) after the endpoint's timeout plus ``SWEEP_STUCK_MARGIN_SECONDS``.
+    No attempt is charged. Whether the receiver got the lost attempt cannot
+    be known: the next attempt carries the same webhook-id (docs/reliability.md).
     """
     margin = timedelta(seconds=settings.SWEEP_STUCK_MARGIN_SECONDS)
-    candidates = Delivery.objects.filter(status=Delivery.Status.DELIVERING).filter(
-        Q(started_delivering_at__lt=now - margin)
-        | Q(started_delivering_at__isnull=True, updated_at__lt=now - margin)
+    candidates = (
+        Delivery.objects.filter(status=Delivery.Status.DELIVERING)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+        .filter(
+            Q(started_delivering_at__lt=now - margin)
+            | Q(started_delivering_at__isnull=True, updated_at__lt=now - margin)
+        )
+        .select_related("endpoint")
+        .order_by("pk")[: settings.SWEEP_BATCH_SIZE]
     )
-    put_back = 0
-    for delivery in candidates.select_related("endpoint").order_by("pk")[: settings.SWEEP_BATCH_SIZE]:
+    put_back, priorities = 0, set()
+    for delivery in candidates:
         endpoint = delivery.endpoint
         started = delivery.started_delivering_at or delivery.updated_at
         allowed = max(endpoint.timeout_seconds, settings.C2B_VALIDATION_BUDGET_SECONDS)
         if started >= now - margin - timedelta(seconds=allowed):
             continue
-        status = Delivery.Status.RETRYING if delivery.cycle_attempt_count else Delivery.Status.PENDING
-        reset = Delivery.objects.filter(
-            pk=delivery.pk,
-            status=Delivery.Status.DELIVERING,
-            started_delivering_at=delivery.started_delivering_at,
-        ).update(status=status, started_delivering_at=None, next_attempt_at=now, updated_at=now)
-        if not reset:
+        status = lifecycle.put_back(delivery)
+        if status is None:
             continue
         put_back += 1
         logger.warning(
@@ -204,49 +175,61 @@ def _put_back_stuck(now: datetime) -> int:
             started.isoformat(),
             status,
         )
-        # A paused endpoint's delivery waits for the resume, which queues it; Redis down: the next sweep.
-        if endpoint.is_active and not _enqueue(delivery, endpoint):
-            break
+        # A paused endpoint's delivery waits for the resume, which wakes the workers.
+        if endpoint.is_active:
+            priorities.add(delivery.priority)
+    for priority in sorted(priorities, reverse=True):
+        wake_now(priority)
     return put_back
 
 
-def _requeue_jobless(now: datetime, horizons: dict[int, _Horizon]) -> int:
-    grace = timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
-    waiting = Q(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]) | Q(
-        status=Delivery.Status.HELD, endpoint__circuit_state=CircuitState.CLOSED
+def _wake_forgotten(now: datetime) -> int:
+    """Wake the workers for deliveries that waited too long for one; returns how many deliveries.
+
+    Held deliveries whose circuit is closed wait for nothing: they become due.
+    Due deliveries of active endpoints untouched for ``SWEEP_GRACE_SECONDS``
+    wake their priority (their wake-up was lost with Redis, or came while it
+    was down). A wake-up never doubles an attempt (the claim is conditional),
+    so waking a priority whose drain is merely busy costs one short job.
+    """
+    grace = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
+    released = lifecycle.make_due(
+        Delivery.objects.filter(
+            status=Delivery.Status.HELD,
+            endpoint__circuit_state=CircuitState.CLOSED,
+            endpoint__is_active=True,
+            updated_at__lt=grace,
+        ),
+        statuses=[Delivery.Status.HELD],
     )
-    requeued = 0
-    for priority, horizon in horizons.items():
-        due = (
-            Delivery.objects.filter(waiting, endpoint__is_active=True, priority=priority)
-            .filter(updated_at__lt=horizon.queued - grace)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=horizon.scheduled - grace))
-            .select_related("endpoint")
-            .order_by("created_at")[: settings.SWEEP_BATCH_SIZE - requeued]
-        )
-        for delivery in due:
-            # Mark it re-queued now (only if nobody touched it since it was read), then queue it.
-            touched = Delivery.objects.filter(
-                pk=delivery.pk, status=delivery.status, updated_at=delivery.updated_at
-            ).update(next_attempt_at=now, updated_at=now)
-            if not touched:
-                continue
-            if not _enqueue(delivery, delivery.endpoint):
-                return requeued
-            requeued += 1
-            logger.info("🧹 Delivery %s (%s) had no job: queued again", delivery.pk, delivery.status)
-        if requeued >= settings.SWEEP_BATCH_SIZE:
+    stale = (
+        Delivery.objects.filter(status__in=lifecycle.CLAIMABLE_STATUSES, endpoint__is_active=True)
+        .filter(updated_at__lt=grace)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=grace))
+        .order_by()
+        .values("priority")
+        .annotate(n=Count("id"))
+    )
+    woken = 0
+    for row in stale:
+        if not wake_now(row["priority"]):
             break
-    return requeued
+        woken += row["n"]
+        logger.info(
+            "🧹 %d %s deliveries waited past the grace period: workers woken",
+            row["n"],
+            Priority(row["priority"]).queue_name,
+        )
+    return released + woken
 
 
-def _reschedule_lost_probes(now: datetime, high: _Horizon) -> int:
+def _reschedule_lost_probes(now: datetime) -> int:
     """An open circuit whose probe is overdue, with deliveries held behind it, gets a probe job again.
 
     Probes run on the high queue. A duplicate probe is harmless: the probe
     slot is claimed in the endpoint's row (``delivery.circuit``).
     """
-    overdue_before = high.scheduled - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
+    overdue_before = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
     endpoints = Endpoint.objects.filter(
         is_active=True,
         circuit_state=CircuitState.OPEN,
@@ -260,9 +243,3 @@ def _reschedule_lost_probes(now: datetime, high: _Horizon) -> int:
         probes += 1
         logger.info("🧹 Circuit probe of endpoint %s was lost: scheduled again", endpoint_id)
     return probes
-
-
-def _enqueue(delivery: Delivery, endpoint: Endpoint) -> bool:
-    return enqueue_delivery(
-        delivery_id=delivery.pk, priority=delivery.priority, timeout_seconds=endpoint.timeout_seconds
-    )

@@ -28,13 +28,13 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
-from delivery.queues import FAILED_JOB_TTL, delivery_queue, redis_connection
+from delivery.queues import FAILED_JOB_TTL, delivery_queue, next_whole_second, redis_connection
 from webhooks.priorities import Priority
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def wake_at(priority: int, at: datetime) -> bool:
     retry is claimed before its backoff has passed (the claim also checks
     ``next_attempt_at``). Returns ``False`` (and logs) when Redis is down.
     """
-    at = _next_whole_second(at)
+    at = next_whole_second(at)
     name = Priority(priority).queue_name
     try:
         delivery_queue(priority).enqueue_at(
@@ -114,12 +114,6 @@ def wake_on_commit(priorities: Iterable[int]) -> None:
 
 def wake_at_on_commit(priority: int, at: datetime) -> None:
     transaction.on_commit(lambda: wake_at(priority, at), robust=True)
-
-
-def _next_whole_second(moment: datetime) -> datetime:
-    if moment.microsecond == 0:
-        return moment
-    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 class Waker:

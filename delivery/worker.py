@@ -7,9 +7,9 @@ from rq import worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.worker import SimpleWorker
 
+from delivery import engine
 from delivery.scheduler_thread import ThreadedScheduler
 from delivery.sweeper import sweep_enqueue_if_due
-from delivery.threads import drain_delivery_threads, release_idle_delivery_threads
 
 
 class DeliveryWorker(SimpleWorker):
@@ -61,15 +61,15 @@ class DeliveryWorker(SimpleWorker):
     def work(self, burst: bool = False, *args, **kwargs):
         # A burst worker (tests, a one-off drain) only empties the queues; periodic jobs are for the fleet.
         self._periodic_jobs = not burst
-        try:
-            return super().work(burst, *args, **kwargs)
-        finally:
-            # Batch jobs leave their deliveries in flight on this process's threads: let them finish
-            # and record their attempts before the worker is gone (a warm shutdown waits here).
-            drain_delivery_threads()
+        engine.stop_claiming.clear()
+        return super().work(burst, *args, **kwargs)
+
+    def request_stop(self, signum, frame):
+        """Warm shutdown: a drain in progress stops claiming and lets its sends finish and record."""
+        engine.stop_claiming.set()
+        return super().request_stop(signum, frame)
 
     def perform_job(self, job, queue):
-        self._release_idle_threads()
         close_old_connections()
         try:
             return super().perform_job(job, queue)
@@ -126,17 +126,11 @@ class DeliveryWorker(SimpleWorker):
     def run_maintenance_tasks(self):
         try:
             super().run_maintenance_tasks()
-            self._release_idle_threads()
             self._register_again_if_forgotten()
             if self._periodic_jobs and sweep_enqueue_if_due():
                 self.log.debug("Worker %s: sweep queued", self.name)
         except RedisError as exc:
             self._redis_lost("running maintenance", exc)
-
-    def _release_idle_threads(self) -> None:
-        # Runs on the main thread, the only one that submits to the delivery threads (SimpleWorker).
-        if release_idle_delivery_threads(settings.DELIVERY_THREADS_IDLE_SECONDS):
-            self.log.debug("Worker %s: idle delivery threads ended, their DB connections closed", self.name)
 
     def check_for_suspension(self, burst: bool):
         try:

@@ -25,18 +25,6 @@ def redis_server_url():
     embedded.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def delivery_threads_stopped_at_the_end(
-    django_db_setup,
-):  # set up after the test database, so torn down before
-    """Batch jobs leave delivery threads, each with a database connection; end them before the test
-    database is dropped (Postgres refuses to drop a database others are connected to)."""
-    yield
-    from delivery.threads import stop_delivery_threads
-
-    stop_delivery_threads()
-
-
 @pytest.fixture(autouse=True)
 def redis_url(redis_server_url, settings):
     """Every test talks to the test Redis, emptied before it starts."""
@@ -45,10 +33,10 @@ def redis_url(redis_server_url, settings):
     settings.REDIS_URL = redis_server_url
     # The test receivers listen on loopback, which the destination guard refuses by default.
     settings.DELIVERY_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    # Jobs are queued when the test's transaction commits, so a burst worker right after finds them;
-    # gathering into batch jobs has tests of its own (tests/test_batching.py) and runs in every test
-    # that starts real relay processes (tests/faults, the benchmark's smoke test).
-    settings.DELIVERY_BATCH_WINDOW_MS = 0
+    # Workers are woken when the test's transaction commits, so a burst worker right after finds the
+    # drain job; coalescing wake-ups over a window has tests of its own (tests/test_wakeup.py) and runs
+    # in every test that starts real relay processes (tests/faults, the benchmark's smoke test).
+    settings.DELIVERY_WAKE_WINDOW_MS = 0
     redis_connection().flushdb()
     return redis_server_url
 

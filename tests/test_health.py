@@ -1,8 +1,9 @@
 """/health and /health/queue against a real Redis, with and without it."""
 
 import pytest
+from django.utils import timezone
 
-from deadletter.services import dead_letter_create
+from deadletter.models import DeadLetter
 from delivery.models import Delivery
 from tests.helpers import post_callback
 from tests.support import free_port
@@ -27,8 +28,15 @@ def test_queue_health_counts_waiting_per_priority_and_failed(client, endpoint_fa
     dead = Delivery.objects.order_by("pk").first()
     dead.status = Delivery.Status.DEAD
     dead.save()
-    dead_letter_create(
-        delivery=dead, error_category="client_error", error_message="HTTP 404", response_status=404
+    DeadLetter.objects.create(
+        delivery=dead,
+        endpoint_id=dead.endpoint_id,
+        callback_id=dead.callback_id,
+        error_category="client_error",
+        last_error="HTTP 404",
+        last_response_status=404,
+        attempts=1,
+        dead_at=timezone.now(),
     )
     # when
     response = client.get("/health/queue")

@@ -9,13 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from delivery.attempts import delivery_attempt
+from delivery.concurrency import acquire_slot, release_slot
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from delivery import destinations
-from delivery.attempts import delivery_attempt
-from delivery.concurrency import acquire_slot, release_slot
 from delivery.models import Delivery, DeliveryAttempt
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker

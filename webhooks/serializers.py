@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from redis.exceptions import RedisError
 from rest_framework import serializers
 
-from delivery.concurrency import in_flight
+from delivery.selectors import in_flight
 from webhooks.models import Endpoint, user_id_validator, validate_no_forbidden_word
 from webhooks.priorities import Priority
 
