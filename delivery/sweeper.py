@@ -36,7 +36,7 @@ from redis.exceptions import LockError, RedisError
 from delivery import lifecycle
 from delivery.models import Delivery
 from delivery.queues import FAILED_JOB_TTL, delivery_queue, enqueue_probe, redis_connection
-from delivery.wakeup import wake_now
+from delivery.wakeup import Woken, wake_now
 from webhooks.models import CircuitState, Endpoint
 from webhooks.priorities import Priority
 
@@ -212,8 +212,11 @@ def _wake_forgotten(now: datetime) -> int:
     )
     woken = 0
     for row in stale:
-        if not wake_now(row["priority"]):
+        result = wake_now(row["priority"])
+        if not result:
             break
+        if result is not Woken.QUEUED:
+            continue  # a drain for this priority is waiting in its queue already: nothing was lost
         woken += row["n"]
         logger.info(
             "🧹 %d %s deliveries waited past the grace period: workers woken",

@@ -23,6 +23,7 @@ rows wait, and the sweep wakes their priority again (``delivery.sweeper``).
 from __future__ import annotations
 
 import atexit
+import enum
 import logging
 import os
 import threading
@@ -52,14 +53,23 @@ def wake_key(priority: int) -> str:
     return f"daraja:wake:{Priority(priority).queue_name}"
 
 
-def wake_now(priority: int) -> bool:
-    """Queue a drain job for ``priority`` unless one is already waiting; ``False`` when Redis is down.
+class Woken(enum.Enum):
+    QUEUED = "queued"  # a drain job was queued
+    WAITING = "waiting"  # one was already waiting in the queue: it will see the rows
+    REDIS_DOWN = "redis_down"  # nothing could be queued; the rows wait for the sweep
+
+    def __bool__(self) -> bool:
+        return self is not Woken.REDIS_DOWN
+
+
+def wake_now(priority: int) -> Woken:
+    """Queue a drain job for ``priority`` unless one is already waiting (falsy when Redis is down).
 
     Never raises for Redis trouble: the rows are committed and the sweep wakes them later.
     """
     try:
         if not redis_connection().set(wake_key(priority), "1", nx=True, ex=WAKE_KEY_SECONDS):
-            return True  # a drain job for this priority is already waiting: it will see these rows
+            return Woken.WAITING
         delivery_queue(priority).enqueue_call(
             DRAIN_JOB,
             args=(int(priority),),
@@ -74,8 +84,8 @@ def wake_now(priority: int) -> bool:
             Priority(priority).queue_name,
             exc,
         )
-        return False
-    return True
+        return Woken.REDIS_DOWN
+    return Woken.QUEUED
 
 
 def wake_at(priority: int, at: datetime) -> bool:

@@ -1,11 +1,11 @@
 """The whole relay for real: inbound view → database → Redis → RQ worker → HTTP receiver."""
 
 import pytest
-from delivery.engine import deliver_one
 from standardwebhooks.webhooks import Webhook
 
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_retry
+from delivery.engine import deliver_one
 from delivery.models import Delivery, DeliveryAttempt
 from tests.helpers import post_callback, stk_body
 from tests.support import Reply, free_port, run_worker

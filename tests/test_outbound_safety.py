@@ -9,8 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from delivery.attempts import delivery_attempt
-from delivery.concurrency import acquire_slot, release_slot
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -254,59 +252,133 @@ def test_410_gone_pauses_the_endpoint_at_once_and_the_delivery_waits(client, rec
 # --- per-endpoint concurrency cap ---------------------------------------------------------
 
 
-_TRY_SLOT = """
+_CLAIM = """
 import os, sys, time, django
 django.setup()
-from delivery.concurrency import acquire_slot
+from delivery.lifecycle import claim_due
 time.sleep(max(float(sys.argv[1]) - time.time(), 0))
-print("granted" if acquire_slot(4242, lifetime_seconds=30) else "refused")
+print(len(claim_due(limit=10)))
 """
 
 
-def test_the_cap_holds_across_processes(redis_url):
-    # given six separate worker-like processes asking for a slot of one endpoint at the same moment
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def in_flight_elsewhere(delivery: Delivery, seconds: float = 30) -> None:
+    """Pretend another worker is sending ``delivery`` now, under a lease for ``seconds``."""
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.DELIVERING,
+        lease_token="another-worker",
+        lease_expires_at=now + timedelta(seconds=seconds),
+        started_delivering_at=now,
+    )
+
+
+def test_the_cap_holds_across_processes(client, redis_url, endpoint_factory):
+    # given ten due deliveries of an endpoint that takes 2 at a time, and six worker processes claiming
+    # at the same moment
+    endpoint_factory(user_id="shop1", max_in_flight=2)
+    for _ in range(10):
+        post_callback(client, "shop1")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "daraja.settings",
         "REDIS_URL": redis_url,
-        "DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT": "2",
+        "DATABASE_URL": _database_url(),
     }
     start_at = str(time.time() + 3)
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", _TRY_SLOT, start_at], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
+            [sys.executable, "-c", _CLAIM, start_at], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
         )
         for _ in range(6)
     ]
-    answers = [process.communicate(timeout=60)[0].strip() for process in processes]
-    # then exactly two got one
-    assert sorted(answers) == ["granted"] * 2 + ["refused"] * 4
+    claimed = [int(process.communicate(timeout=60)[0].strip().splitlines()[-1]) for process in processes]
+    # then two were claimed in all, and the rest wait
+    assert sum(claimed) == 2
+    assert Delivery.objects.filter(status=Delivery.Status.DELIVERING).count() == 2
+    assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 8
 
 
-def test_a_killed_workers_slot_expires(settings):
-    settings.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = 1
-    assert acquire_slot(7, lifetime_seconds=0.5) is not None  # never released: its worker "died"
-    assert acquire_slot(7, lifetime_seconds=0.5) is None
-    time.sleep(1.6)
-    assert acquire_slot(7, lifetime_seconds=0.5) is not None
-
-
-def test_work_over_the_cap_is_deferred_not_failed_and_not_charged(
-    client, receiver, endpoint_factory, settings
+def test_a_dead_workers_claim_comes_back_when_its_lease_runs_out_and_its_late_outcome_is_refused(
+    client, receiver, endpoint_factory
 ):
-    settings.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = 1
-    settings.DELIVERY_DEFER_SECONDS = 0.2
+    from delivery.engine import _InFlight, _record_of, endpoint_retry_settings
+    from delivery.lifecycle import claim_due, record_attempts
+    from delivery.transport import TransportResult
+
     endpoint = endpoint_factory(user_id="shop1")
-    busy = acquire_slot(endpoint.pk, lifetime_seconds=30)  # another worker's delivery in flight
     post_callback(client, "shop1")
+    [lost] = claim_due(limit=10)  # a worker claims it, then stops answering
+    assert claim_due(limit=10) == []  # its lease holds
+    Delivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    # when the lease has run out, another worker claims it and delivers
+    run_worker(until=lambda: Delivery.objects.get().status == Delivery.Status.DELIVERED)
+    # then the first worker's late outcome is not recorded: one attempt row, for the request sent
+    late = _record_of(
+        _InFlight(lost, timezone.now(), endpoint_retry_settings(endpoint)), TransportResult(5, 200)
+    )
+    assert record_attempts([late]) == []
+    assert DeliveryAttempt.objects.count() == 1 == len(receiver.requests_to("/hook"))
     delivery = Delivery.objects.get()
-    assert delivery_attempt(delivery_id=delivery.pk) == "deferred"
-    delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempt_count) == ("pending", 0)
+    assert (delivery.status, delivery.attempt_count) == ("delivered", 1)
+
+
+def test_work_over_the_cap_waits_unclaimed_and_uncharged_until_a_slot_frees(
+    client, receiver, endpoint_factory
+):
+    from delivery.engine import deliver_one
+    from delivery.lifecycle import claim_due
+
+    endpoint_factory(user_id="shop1", max_in_flight=1)
+    post_callback(client, "shop1")
+    post_callback(client, "shop1")
+    busy, waiting = Delivery.objects.order_by("pk")
+    in_flight_elsewhere(busy)  # another worker's delivery in flight
+    # then the other is not claimed, and a job naming it puts it back
+    assert claim_due(limit=10) == []
+    assert deliver_one(waiting.pk) == "deferred"
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempt_count) == ("pending", 0)
     assert receiver.requests == []
-    release_slot(endpoint.pk, busy)
-    run_worker(until=lambda: Delivery.objects.get().status == "delivered")
-    assert Delivery.objects.get().attempt_count == 1
+    # when the slot frees (that worker recorded its attempt), the waiting one goes
+    Delivery.objects.filter(pk=busy.pk).update(
+        status=Delivery.Status.DELIVERED, lease_token="", lease_expires_at=None
+    )
+    run_worker(until=lambda: Delivery.objects.get(pk=waiting.pk).status == "delivered")
+    assert Delivery.objects.get(pk=waiting.pk).attempt_count == 1
+
+
+def test_one_merchant_does_not_fill_a_claim(client, endpoint_factory):
+    from delivery.lifecycle import claim_due
+
+    endpoint_factory(user_id="busy", max_in_flight=3)
+    endpoint_factory(user_id="quiet", max_in_flight=3)
+    for _ in range(20):
+        post_callback(client, "busy")
+    post_callback(client, "quiet")
+    claims = claim_due(limit=10)
+    by_user = sorted(claim.endpoint.user_id for claim in claims)
+    assert by_user == ["busy"] * 3 + ["quiet"]
+
+
+def test_low_priority_is_not_starved_by_a_stream_of_urgent_work(client, endpoint_factory, settings):
+    from delivery.lifecycle import claim_due
+
+    settings.ENABLE_TEST_ENDPOINTS = True
+    endpoint_factory(user_id="shop1", max_in_flight=100)
+    client.post("/test/priority/shop1/low")
+    for _ in range(12):
+        client.post("/test/priority/shop1/urgent")
+    assert {claim.priority for claim in claim_due(limit=4)} == {20}
+    assert 1 in {claim.priority for claim in claim_due(limit=4, every_priority=True)}
 
 
 @pytest.mark.parametrize(
@@ -333,7 +405,8 @@ def test_circuit_state_held_and_in_flight_are_visible_in_health_and_the_api(
     Endpoint.objects.filter(pk=endpoint.pk).update(circuit_state=CircuitState.OPEN, consecutive_failures=5)
     post_callback(client, "shop1")
     Delivery.objects.update(status=Delivery.Status.HELD)
-    slot = acquire_slot(endpoint.pk, lifetime_seconds=30)
+    post_callback(client, "shop1")
+    in_flight_elsewhere(Delivery.objects.order_by("pk").last())
     health = client.get("/health/queue").json()["endpoints"]
     assert health["by_circuit_state"] == {"closed": 0, "open": 1}
     [row] = health["needing_attention"]
@@ -343,4 +416,3 @@ def test_circuit_state_held_and_in_flight_are_visible_in_health_and_the_api(
     assert (body["circuit_state"], body["held_deliveries"], body["in_flight"]) == ("open", 1, 1)
     listing = client.get("/api/v1/endpoints/", HTTP_AUTHORIZATION=f"Bearer {key}").json()
     assert listing["results"][0]["held_deliveries"] == 1
-    release_slot(endpoint.pk, slot)

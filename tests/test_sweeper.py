@@ -1,15 +1,14 @@
 """The sweeper against a real Redis, real RQ workers and a real receiver: what is lost comes back, once."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from rq.utils import utcformat
 
 from delivery.models import Delivery
-from delivery.queues import delivery_queue, delivery_queues, enqueue_delivery, redis_connection
+from delivery.queues import delivery_queue, delivery_queues, redis_connection
 from delivery.sweeper import GATE_KEY, LOCK_KEY, SweepResult, deliveries_sweep, sweeper_totals
 from delivery.worker import DeliveryWorker
 from tests.helpers import post_callback
@@ -91,52 +90,35 @@ def test_a_delivery_due_for_less_than_the_grace_period_is_left_alone(client, end
     assert waiting_jobs() == 0
 
 
-def test_jobs_waiting_behind_a_backlog_are_not_doubled_but_older_lost_ones_are_requeued(
-    client, endpoint_factory
-):
-    # given a queue whose oldest job has waited ten minutes (a backlog) ...
-    endpoint_factory(user_id="shop1")
-    head = receive(client)
-    behind = receive(client)
-    queue = delivery_queue(head.priority)
-    [head_id, behind_id] = queue.get_job_ids()
-    redis_connection().hset(
-        Job(head_id, connection=redis_connection()).key,
-        "enqueued_at",
-        utcformat(datetime.now(UTC) - timedelta(minutes=10)),
-    )
-    age(head, by=timedelta(minutes=10))
-    age(behind, by=timedelta(minutes=5))
-    # ... and a delivery from before that backlog whose job is gone
-    lost = receive(client)
-    queue.remove(queue.get_job_ids()[-1])
-    age(lost, by=timedelta(minutes=20))
-    # when
-    result = deliveries_sweep()
-    # then only the lost one is queued again
-    assert result.requeued == 1
-    job_ids = queue.get_job_ids()
-    assert job_ids[:2] == [head_id, behind_id]
-    assert Job.fetch(job_ids[2], connection=redis_connection()).args == (lost.pk,)
-
-
-def test_a_retry_waiting_for_a_stalled_scheduler_is_not_doubled_until_its_job_is_really_gone(
-    client, endpoint_factory
-):
-    # given a retry whose scheduled job is five minutes overdue (no scheduler has moved it yet)
+def test_a_drain_already_waiting_in_its_queue_is_not_doubled(client, endpoint_factory):
+    # given a delivery due long ago whose drain job is still waiting behind a backlog
     endpoint_factory(user_id="shop1")
     delivery = receive(client)
-    lose_jobs()
-    due = timezone.now() - LONG_AGO
+    assert waiting_jobs() == 1
+    age(delivery, by=timedelta(minutes=10))
+    # when
+    result = deliveries_sweep()
+    # then nothing more is queued
+    assert result.requeued == 0
+    assert waiting_jobs() == 1
+
+
+def test_a_retry_whose_wake_up_was_lost_is_woken_once_past_the_grace_period(
+    client, receiver, endpoint_factory
+):
+    # given a retry that was due five minutes ago, and Redis lost its scheduled wake-up
+    endpoint_factory(user_id="shop1")
+    delivery = receive(client)
     age(delivery, status=Delivery.Status.RETRYING, cycle_attempt_count=1, attempt_count=1)
-    enqueue_delivery(delivery_id=delivery.pk, priority=delivery.priority, timeout_seconds=5, at=due)
-    assert ScheduledJobRegistry(queue=delivery_queue(delivery.priority)).count == 1
-    # then the sweep leaves it to the scheduler
-    assert deliveries_sweep().requeued == 0
-    # and once Redis has lost it, the sweep queues it
     lose_jobs()
+    assert ScheduledJobRegistry(queue=delivery_queue(delivery.priority)).count == 0
+    # when
     assert deliveries_sweep().requeued == 1
-    assert delivery_queue(delivery.priority).count == 1
+    run_worker()
+    # then it is delivered, as attempt 2
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempt_count) == (Delivery.Status.DELIVERED, 2)
+    assert [r.headers["X-Daraja-Attempt"] for r in receiver.requests_to("/hook")] == ["2"]
 
 
 @pytest.mark.parametrize(
@@ -226,7 +208,10 @@ def test_held_deliveries_are_queued_when_their_circuit_is_closed_and_wait_while_
     result = deliveries_sweep()
     assert (result.requeued, result.probes) == (1, 0)
     [job_id] = delivery_queue(released.priority).get_job_ids()
-    assert Job.fetch(job_id, connection=redis_connection()).args == (released.pk,)
+    assert Job.fetch(job_id, connection=redis_connection()).args == (released.priority,)
+    released.refresh_from_db()
+    held.refresh_from_db()
+    assert (released.status, held.status) == (Delivery.Status.PENDING, Delivery.Status.HELD)
 
 
 def test_an_open_circuit_whose_probe_was_lost_gets_one_again(client, receiver, endpoint_factory):
