@@ -11,7 +11,12 @@ from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
 from deadletter.selectors import open_dead_letters
-from delivery.selectors import delivery_status_counts, endpoint_circuit_overview, redis_queue_counts
+from delivery.selectors import (
+    delivery_priority_counts,
+    delivery_status_counts,
+    endpoint_circuit_overview,
+    redis_queue_counts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +38,13 @@ def health(request):
 def queue_health(request):
     """Queue health in the original design's shape, plus per-priority and database figures.
 
-    ``waiting``/``active`` come from Redis (jobs); ``completed``/``failed``
-    from the database (delivered deliveries, open dead letters), which keeps
-    them exact after Redis restarts. Redis or the database down → 503 with
-    ``status: "unhealthy"`` and the reason.
+    Every number of deliveries comes from the database, which is the queue:
+    ``waiting`` is deliveries due now (as in the original design: webhooks
+    waiting for delivery), ``active`` those being sent, ``scheduled_retries``
+    those waiting for their retry time; ``completed``/``failed`` are delivered
+    deliveries and open dead letters. Redis adds the workers and, per
+    priority, the RQ ``jobs`` (wake-ups) waiting. Redis or the database
+    down → 503 with ``status: "unhealthy"`` and the reason.
     """
     problems = []
     redis_numbers = None
@@ -48,6 +56,7 @@ def queue_health(request):
     db_numbers = None
     try:
         db_numbers = {
+            "priorities": delivery_priority_counts(now=timezone.now()),
             "deliveries": delivery_status_counts(),
             "dead_letters": open_dead_letters().count(),
             "endpoints": endpoint_circuit_overview(),
@@ -56,7 +65,9 @@ def queue_health(request):
         logger.error("❌ Database unavailable: %s", exc)
         problems.append(f"database: {exc}")
 
-    priorities = redis_numbers["priorities"] if redis_numbers else {}
+    priorities = db_numbers["priorities"] if db_numbers else {}
+    for name, jobs in (redis_numbers["priorities"] if redis_numbers else {}).items():
+        priorities.setdefault(name, {})["jobs"] = jobs["waiting"]
     deliveries = db_numbers["deliveries"] if db_numbers else {}
     body = {
         "service": SERVICE_NAME,
@@ -64,11 +75,11 @@ def queue_health(request):
         "status": "unhealthy" if problems else "healthy",
         "queue": {
             "name": QUEUE_NAME,
-            "waiting": sum(p["waiting"] for p in priorities.values()) if redis_numbers else None,
-            "active": sum(p["active"] for p in priorities.values()) if redis_numbers else None,
+            "waiting": sum(p["waiting"] for p in priorities.values()) if db_numbers else None,
+            "active": sum(p["active"] for p in priorities.values()) if db_numbers else None,
             "failed": db_numbers["dead_letters"] if db_numbers else None,
             "completed": deliveries.get("delivered"),
-            "scheduled_retries": sum(p["scheduled"] for p in priorities.values()) if redis_numbers else None,
+            "scheduled_retries": sum(p["scheduled"] for p in priorities.values()) if db_numbers else None,
             "dead_letters": db_numbers["dead_letters"] if db_numbers else None,
             "priorities": priorities,
             "deliveries": deliveries,

@@ -8,13 +8,16 @@ from django.utils import timezone
 from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
+from delivery.lifecycle import WAITING_STATUSES
 from delivery.models import Delivery
 from delivery.queues import delivery_queues, redis_connection
 from webhooks.models import CircuitState, Endpoint
+from webhooks.priorities import Priority
 
 
 def redis_queue_counts() -> dict:
-    """Per-priority waiting/active/scheduled/failed job counts and the workers alive, from Redis.
+    """Per-priority RQ job counts (waiting wake-ups, running drains, scheduled retry wake-ups, failed
+    jobs) and the workers alive, from Redis.
 
     Raises ``redis.exceptions.RedisError`` when Redis cannot be reached.
     """
@@ -29,6 +32,28 @@ def redis_queue_counts() -> dict:
             "failed_jobs": FailedJobRegistry(queue=queue).count,
         }
     return {"priorities": per_priority, "workers": Worker.count(connection=connection)}
+
+
+def delivery_priority_counts(*, now) -> dict[str, dict[str, int]]:
+    """Per priority, from the database (the queue itself): deliveries ``waiting`` (due now),
+    ``scheduled`` (a retry or deferral not yet due), ``active`` (being sent) and ``held``."""
+    per_priority = {name: {"waiting": 0, "active": 0, "scheduled": 0, "held": 0} for name in queue_names()}
+    rows = (
+        Delivery.objects.filter(status__in=[*WAITING_STATUSES, Delivery.Status.DELIVERING])
+        .order_by()
+        .values("priority", "status")
+        .annotate(n=Count("id"), later=Count("id", filter=Q(next_attempt_at__gt=now)))
+    )
+    for row in rows:
+        counts = per_priority[Priority(row["priority"]).queue_name]
+        if row["status"] == Delivery.Status.DELIVERING:
+            counts["active"] += row["n"]
+        elif row["status"] == Delivery.Status.HELD:
+            counts["held"] += row["n"]
+        else:
+            counts["scheduled"] += row["later"]
+            counts["waiting"] += row["n"] - row["later"]
+    return per_priority
 
 
 def delivery_status_counts() -> dict[str, int]:

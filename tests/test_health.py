@@ -25,7 +25,8 @@ def test_queue_health_counts_waiting_per_priority_and_failed(client, endpoint_fa
     client.post("/test/priority/shop1/high")
     post_callback(client, "shop1")
     post_callback(client, "shop1")
-    dead = Delivery.objects.order_by("pk").first()
+    post_callback(client, "shop1")
+    dead = Delivery.objects.order_by("pk").last()
     dead.status = Delivery.Status.DEAD
     dead.save()
     DeadLetter.objects.create(
@@ -51,6 +52,8 @@ def test_queue_health_counts_waiting_per_priority_and_failed(client, endpoint_fa
     assert queue["priorities"]["high"]["waiting"] == 1
     assert queue["priorities"]["normal"]["waiting"] == 2
     assert queue["priorities"]["urgent"]["waiting"] == 0
+    # and the wake-ups: one drain job per priority however many deliveries wait
+    assert (queue["priorities"]["high"]["jobs"], queue["priorities"]["normal"]["jobs"]) == (1, 1)
     assert queue["scheduled_retries"] == 0
     assert queue["dead_letters"] == 1
     assert body["redis"] == {"connected": True}
@@ -65,5 +68,7 @@ def test_queue_health_is_unhealthy_with_503_when_redis_is_down(client, settings)
     assert body["status"] == "unhealthy"
     assert body["redis"] == {"connected": False}
     assert body["queue"]["name"] == "webhook-delivery"
-    assert body["queue"]["waiting"] is None
+    # the deliveries still count (the database is the queue); the workers cannot be known
+    assert body["queue"]["waiting"] == 0
+    assert body["workers"] is None
     assert any(error.startswith("redis:") for error in body["errors"])

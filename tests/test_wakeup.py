@@ -1,0 +1,87 @@
+"""Wake-ups: a burst of callbacks makes few RQ jobs, and none is lost or doubled (real Redis, real RQ)."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+
+from delivery.jobs import drain_deliveries
+from delivery.models import Delivery
+from delivery.queues import delivery_queue, delivery_queues, redis_connection
+from delivery.wakeup import DRAIN_JOB, Woken, wake_at, wake_key, wake_now, waker
+from tests.helpers import post_callback
+from tests.support import run_worker
+from webhooks.priorities import Priority
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def jobs_waiting() -> list[Job]:
+    connection = redis_connection()
+    return [Job.fetch(job_id, connection=connection) for q in delivery_queues() for job_id in q.get_job_ids()]
+
+
+def test_a_burst_of_callbacks_makes_one_drain_job_per_priority(client, receiver, endpoint_factory, settings):
+    # given gathering over a window, as shipped
+    settings.DELIVERY_WAKE_WINDOW_MS = 200
+    settings.ENABLE_TEST_ENDPOINTS = True
+    endpoint_factory(user_id="shop1")
+    # when 30 normal and 5 urgent callbacks arrive at once
+    for _ in range(30):
+        assert post_callback(client, "shop1").status_code == 200
+    for _ in range(5):
+        assert client.post("/test/priority/shop1/urgent").status_code == 200
+    time.sleep(0.5)  # past the window
+    # then two jobs wake the workers, and one worker run delivers all 35
+    jobs = jobs_waiting()
+    assert sorted((job.func_name, job.args) for job in jobs) == [
+        (DRAIN_JOB, (int(Priority.NORMAL),)),
+        (DRAIN_JOB, (int(Priority.URGENT),)),
+    ]
+    run_worker()
+    assert Delivery.objects.filter(status=Delivery.Status.DELIVERED).count() == 35
+    assert len(receiver.requests_to("/hook")) == 35
+
+
+def test_a_quiet_process_wakes_the_workers_at_once(client, endpoint_factory, settings):
+    settings.DELIVERY_WAKE_WINDOW_MS = 5000  # a long window: only the first wake-up may go before it ends
+    endpoint_factory(user_id="shop1")
+    waker.flush()
+    time.sleep(0.05)
+    post_callback(client, "shop1")
+    deadline = time.monotonic() + 2
+    while not jobs_waiting() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(jobs_waiting()) == 1
+
+
+def test_a_waiting_drain_is_not_doubled_and_a_started_one_lets_the_next_wake_up_through():
+    assert wake_now(Priority.NORMAL) is Woken.QUEUED
+    assert wake_now(Priority.NORMAL) is Woken.WAITING
+    assert delivery_queue(Priority.NORMAL).count == 1
+    # when the drain starts, deliveries committed after it wake another
+    drain_deliveries(int(Priority.NORMAL))
+    assert not redis_connection().exists(wake_key(Priority.NORMAL))
+    assert wake_now(Priority.NORMAL) is Woken.QUEUED
+
+
+def test_retries_due_in_the_same_second_share_one_scheduled_drain():
+    at = timezone.now().replace(microsecond=100_000) + timedelta(seconds=30)
+    for offset_ms in (0, 300, 800):
+        assert wake_at(Priority.HIGH, at + timedelta(milliseconds=offset_ms))
+    wake_at(Priority.HIGH, at + timedelta(seconds=2))
+    registry = ScheduledJobRegistry(queue=delivery_queue(Priority.HIGH))
+    assert registry.count == 2
+
+
+def test_redis_down_is_reported_not_raised(settings):
+    from tests.support import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_SOCKET_TIMEOUT = 0.5
+    assert wake_now(Priority.LOW) is Woken.REDIS_DOWN
+    assert not wake_now(Priority.LOW)
+    assert wake_at(Priority.LOW, timezone.now()) is False
