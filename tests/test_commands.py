@@ -34,6 +34,7 @@ def test_creates_an_endpoint_with_defaults_and_prints_what_m_pesa_and_the_mercha
         2.0,
     )
     assert (printed["timeout_seconds"], printed["default_priority"]) == (30.0, "normal")
+    assert printed["max_in_flight"] == endpoint.max_in_flight == 32
 
 
 def test_updates_only_the_given_settings_and_keeps_the_secret():
@@ -63,6 +64,10 @@ def test_updates_only_the_given_settings_and_keeps_the_secret():
         ),
         (["bad id!", "--url", "https://a.example"], "user id"),
         (["shop1", "--url", "https://a.example", "--paused", "--active"], "not both"),
+        (["shop1", "--url", "https://a.example", "--max-in-flight", "0"], "at least 1 delivery in flight"),
+        (["shop1", "--url", "https://a.example", "--max-in-flight", "1001"], "At most 1000 deliveries"),
+        (["shop1", "--url", "https://a.example", "--max-in-flight", "lots"], "must be a whole number"),
+        (["shop1", "--url", "https://a.example", "--max-in-flight", "2.5"], "must be a whole number"),
     ],
 )
 def test_bad_arguments_exit_with_a_message_and_write_nothing(args, message):
@@ -80,6 +85,27 @@ def test_an_unknown_priority_is_refused_by_the_parser(capsys):
         ).execute()
     assert exit_info.value.code != 0
     assert "invalid choice" in capsys.readouterr().err
+    assert not Endpoint.objects.exists()
+
+
+def test_max_in_flight_is_set_on_create_and_update_and_a_bad_one_changes_nothing():
+    assert add_endpoint("shop1", "--url", "https://a.example", "--max-in-flight", "4")["max_in_flight"] == 4
+    assert add_endpoint("shop1", "--max-in-flight", "1000")["max_in_flight"] == 1000
+    with pytest.raises(CommandError, match="at least 1 delivery in flight"):
+        call_command("add_endpoint", "shop1", "--max-in-flight", "0", "--max-attempts", "9")
+    endpoint = Endpoint.objects.get()
+    assert (endpoint.max_in_flight, endpoint.max_attempts) == (1000, 3)
+
+
+def test_a_max_in_flight_that_is_not_a_number_exits_non_zero_on_the_command_line(capsys):
+    from django.core.management import ManagementUtility
+
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(
+            ["manage.py", "add_endpoint", "shop1", "--url", "https://a.example", "--max-in-flight", "x"]
+        ).execute()
+    assert exit_info.value.code != 0
+    assert "--max-in-flight: must be a whole number, got 'x'" in capsys.readouterr().err
     assert not Endpoint.objects.exists()
 
 

@@ -67,17 +67,19 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("user_id", "url", "state", "paused_reason", "default_priority", "inbound_path")}),
         (
-            "Retry settings",
+            "Delivery settings",
             {
                 "description": "How hard the relay tries to reach this user's app before a delivery goes "
                 "to the dead-letter queue. Attempt 1 is immediate; each retry waits longer: the initial "
-                "delay, times the multiplier after every failure, never more than the max delay.",
+                "delay, times the multiplier after every failure, never more than the max delay. "
+                "Deliveries over the max in flight wait their turn; no attempt is charged for waiting.",
                 "fields": (
                     "max_attempts",
                     "initial_delay_seconds",
                     "backoff_multiplier",
                     "max_delay_seconds",
                     "timeout_seconds",
+                    "max_in_flight",
                 ),
             },
         ),

@@ -72,8 +72,8 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 
     @extend_schema(
         summary="Change an endpoint's settings",
-        description="Any subset of the URL and retry settings. `is_active: false` pauses (callbacks are "
-        "kept, deliveries wait); `true` resumes and queues what waited.",
+        description="Any subset of the URL, retry settings and `max_in_flight`. `is_active: false` pauses "
+        "(callbacks are kept, deliveries wait); `true` resumes and queues what waited.",
         request=EndpointUpdateSerializer,
         responses={200: EndpointSerializer},
     )

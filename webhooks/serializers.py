@@ -42,6 +42,7 @@ WRITABLE_SETTINGS = [
     "backoff_multiplier",
     "max_delay_seconds",
     "timeout_seconds",
+    "max_in_flight",
     "is_active",
 ]
 

@@ -267,6 +267,7 @@ ENDPOINT_SETTINGS = (
     "backoff_multiplier",
     "max_delay_seconds",
     "timeout_seconds",
+    "max_in_flight",
     "is_active",
     "priority_override",
     "use_payment_rules",

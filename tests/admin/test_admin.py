@@ -19,6 +19,7 @@ ENDPOINT_FORM = {
     "backoff_multiplier": 2,
     "max_delay_seconds": 60,
     "timeout_seconds": 30,
+    "max_in_flight": 32,
 }
 
 
@@ -66,6 +67,33 @@ def test_retry_settings_errors_speak_plainly_and_change_nothing(staff_client, en
     endpoint.refresh_from_db()
     assert endpoint.max_attempts == 7
     assert endpoint.user_id == "shop9"
+
+
+def test_max_in_flight_is_on_the_endpoint_form_saves_and_refuses_0_plainly(staff_client, endpoint_factory):
+    add_page = staff_client.get("/admin/webhooks/endpoint/add/").text
+    assert "Max deliveries in flight" in add_page
+    assert 'name="max_in_flight" value="32"' in add_page
+
+    response = staff_client.post("/admin/webhooks/endpoint/add/", {**ENDPOINT_FORM, "max_in_flight": 8})
+    assert response.status_code == 200  # the secret page
+    endpoint = Endpoint.objects.get()
+    assert endpoint.max_in_flight == 8
+
+    change_url = f"/admin/webhooks/endpoint/{endpoint.pk}/change/"
+    for value, message in [
+        (0, "Allow at least 1 delivery in flight."),
+        (1001, "At most 1000 deliveries in flight per endpoint."),
+    ]:
+        response = staff_client.post(change_url, {**ENDPOINT_FORM, "max_in_flight": value})
+        assert response.status_code == 200
+        assert message in response.text
+    endpoint.refresh_from_db()
+    assert endpoint.max_in_flight == 8
+
+    response = staff_client.post(change_url, {**ENDPOINT_FORM, "max_in_flight": 100})
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.max_in_flight == 100
 
 
 def test_dead_letters_filter_by_category_and_bulk_retry_delivers(

@@ -68,6 +68,34 @@ def test_invalid_endpoints_are_400_naming_the_field_and_create_nothing(operator,
     assert not Endpoint.objects.exists()
 
 
+def test_max_in_flight_is_set_on_create_and_defaults_to_the_setting(operator, settings):
+    settings.DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT = 32
+    response = operator.post(ENDPOINTS, {"user_id": "shop1", "url": "https://shop.example/hook"})
+    assert response.status_code == 201, response.content
+    assert response.json()["max_in_flight"] == 32
+
+    response = operator.post(
+        ENDPOINTS, {"user_id": "shop2", "url": "https://shop.example/hook", "max_in_flight": 5}
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["max_in_flight"] == 5
+    assert Endpoint.objects.get(user_id="shop2").max_in_flight == 5
+    detail = operator.get(f"{ENDPOINTS}shop2/").json()
+    assert detail["max_in_flight"] == 5
+    assert "in_flight" in detail  # the live count stays beside the cap
+
+
+@pytest.mark.parametrize("value", [0, 1001, -1, "many", 2.5, True, None])
+def test_a_bad_max_in_flight_is_400_naming_it_and_creates_nothing(operator, value):
+    response = operator.post(
+        ENDPOINTS, {"user_id": "shop1", "url": "https://ok.example/", "max_in_flight": value}
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid"
+    assert list(response.json()["detail"]) == ["max_in_flight"]
+    assert not Endpoint.objects.exists()
+
+
 def test_a_body_that_is_not_json_is_415_and_malformed_json_400(operator):
     response = operator.client.post(
         ENDPOINTS, "user_id=shop1", content_type="application/x-www-form-urlencoded"
@@ -102,6 +130,21 @@ def test_an_invalid_patch_is_400_and_changes_nothing(operator, endpoint_factory)
     assert response.status_code == 400
     assert "max_attempts" in response.json()["detail"]
     assert (Endpoint.objects.get().max_attempts, Endpoint.objects.get().timeout_seconds) == (3, 5)
+
+
+def test_patch_changes_max_in_flight_alone_or_refuses_a_bad_one(operator, endpoint_factory):
+    endpoint_factory(user_id="shop1", max_attempts=3, max_in_flight=32)
+    response = operator.patch(f"{ENDPOINTS}shop1/", {"max_in_flight": 1000})
+    assert response.status_code == 200, response.content
+    assert response.json()["max_in_flight"] == 1000
+    endpoint = Endpoint.objects.get()
+    assert (endpoint.max_in_flight, endpoint.max_attempts) == (1000, 3)
+
+    for value in (0, 1001, "lots"):
+        response = operator.patch(f"{ENDPOINTS}shop1/", {"max_in_flight": value})
+        assert response.status_code == 400
+        assert "max_in_flight" in response.json()["detail"]
+    assert Endpoint.objects.get().max_in_flight == 1000
 
 
 def test_pause_keeps_callbacks_waiting_and_resume_delivers_them(

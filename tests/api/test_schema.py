@@ -140,3 +140,12 @@ def test_the_docs_page_loads_its_assets_from_our_own_static_files(operator):
     assert assets
     for asset in assets:
         assert finders.find(asset.removeprefix("/static/")), asset
+
+
+def test_max_in_flight_is_documented_writable_with_its_bounds_and_readable(schema):
+    components = schema["components"]["schemas"]
+    for name in ("EndpointCreateRequest", "PatchedEndpointUpdateRequest"):
+        field = components[name]["properties"]["max_in_flight"]
+        assert (field["type"], field["minimum"], field["maximum"]) == ("integer", 1, 1000), name
+    assert components["Endpoint"]["properties"]["max_in_flight"]["readOnly"] is True
+    assert components["Endpoint"]["properties"]["in_flight"]["readOnly"] is True

@@ -1,5 +1,6 @@
 """``manage.py add_endpoint <user_id> --url URL [...]``: create or update an endpoint, print it as JSON."""
 
+import argparse
 import json
 from decimal import Decimal, InvalidOperation
 
@@ -20,6 +21,14 @@ def _amount(text: str) -> Decimal:
         raise CommandError(f"--high-value-threshold must be a number, got {text!r}.") from None
 
 
+def _whole_number(text: str) -> int:
+    # ArgumentTypeError: argparse reports it (exit 2 on the command line, CommandError from call_command).
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
 class Command(BaseCommand):
     help = (
         "Create an endpoint (or update the given settings of an existing one) and print one JSON object "
@@ -36,6 +45,13 @@ class Command(BaseCommand):
         parser.add_argument("--multiplier", type=float, help="Each retry waits this many times longer.")
         parser.add_argument("--max-delay", type=float, help="Longest wait between attempts, in seconds.")
         parser.add_argument("--timeout", type=float, help="Request timeout per attempt, in seconds.")
+        parser.add_argument(
+            "--max-in-flight",
+            type=_whole_number,
+            metavar="N",
+            help="Deliveries sent to this app at the same time, 1 to 1000 "
+            "(default DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT).",
+        )
         parser.add_argument("--priority", choices=PRIORITY_NAMES, help="Default priority.")
         parser.add_argument(
             "--priority-override", choices=[*PRIORITY_NAMES, "none"], help="Force one priority."
@@ -62,6 +78,7 @@ class Command(BaseCommand):
             "backoff_multiplier": options["multiplier"],
             "max_delay_seconds": options["max_delay"],
             "timeout_seconds": options["timeout"],
+            "max_in_flight": options["max_in_flight"],
             "default_priority": Priority.from_name(options["priority"]) if options["priority"] else None,
             "priority_override": None if override in (None, "none") else Priority.from_name(override),
             "use_payment_rules": _on_off(options["payment_rules"]),
@@ -119,4 +136,5 @@ def endpoint_summary(endpoint: Endpoint, *, created: bool) -> dict:
         "backoff_multiplier": endpoint.backoff_multiplier,
         "max_delay_seconds": endpoint.max_delay_seconds,
         "timeout_seconds": endpoint.timeout_seconds,
+        "max_in_flight": endpoint.max_in_flight,
     }
