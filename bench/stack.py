@@ -186,7 +186,17 @@ class Stack:
         from rq import Worker
 
         redis = Redis.from_url(self.redis_url)
-        _wait(f"{count} rq workers", lambda: Worker.count(connection=redis) >= count, 60)
+
+        def registered() -> bool:
+            for process in self.workers:  # fail at once, not after the timeout, when one could not start
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"rq worker {process.pid} exited with status {process.returncode} while starting;"
+                        f" its log is in {self.dir} (--keep-logs keeps it)"
+                    )
+            return Worker.count(connection=redis) >= count
+
+        _wait(f"{count} rq workers", registered, 60)
 
     def stop_workers(self, grace: float = 40.0) -> None:
         """SIGTERM (warm shutdown: the delivery in flight finishes), SIGKILL after ``grace`` seconds."""
