@@ -315,11 +315,13 @@ def run_relay(harness: Path, env: dict, timeout: float, work: Path, options) -> 
             "pids": roles,
         }
     finally:
-        monitor.stop()
-        if sink is not None:
-            _stop(sink)
-        progress("relay: stopping")
-        stack.stop()
+        try:
+            monitor.stop()
+            if sink is not None:
+                _stop(sink)
+        finally:  # whatever failed above, the relay's processes stop and its database is dropped
+            progress("relay: stopping")
+            stack.stop()
 
 
 # --- figures ---------------------------------------------------------------------------------------
