@@ -28,7 +28,8 @@ test: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
-## bench: the benchmark (docs/performance.md); DATABASE_URL=postgres://... for Postgres, BENCH_ARGS="--n 500" to shrink
+## bench: the benchmark (docs/performance.md); DATABASE_URL=postgres://... for Postgres, BENCH_ARGS="--n 500" to shrink;
+## BENCH_ARGS="--scenarios versus-node": the relay as shipped vs ../shared/bench's Node stack, same measure.sh, ratios
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 

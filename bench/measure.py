@@ -75,7 +75,8 @@ class ResourceMonitor:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():  # a run that failed before sampling began stops it too
+            self._thread.join(5)
 
     def set_group(self, name: str, pids: list[int]) -> None:
         with self._lock:

