@@ -34,17 +34,16 @@ def health(request):
     return JsonResponse({"status": "ok", "service": SERVICE_NAME, "timestamp": _timestamp()})
 
 
-@require_GET
-def queue_health(request):
-    """Queue health in the original design's shape, plus per-priority and database figures.
+def queue_report(*, with_endpoints: bool) -> tuple[dict, list[str]]:
+    """The queue's numbers in the original design's shape, and what could not be read.
 
     Every number of deliveries comes from the database, which is the queue:
     ``waiting`` is deliveries due now (as in the original design: webhooks
     waiting for delivery), ``active`` those being sent, ``scheduled_retries``
     those waiting for their retry time; ``completed``/``failed`` are delivered
     deliveries and open dead letters. Redis adds the workers and, per
-    priority, the RQ ``jobs`` (wake-ups) waiting. Redis or the database
-    down → 503 with ``status: "unhealthy"`` and the reason.
+    priority, the RQ ``jobs`` (wake-ups) waiting. The problems name what is
+    down, without the exception text (that goes to the log).
     """
     problems = []
     redis_numbers = None
@@ -52,43 +51,55 @@ def queue_health(request):
         redis_numbers = redis_queue_counts()
     except RedisError as exc:
         logger.error("❌ Redis connection lost: %s", exc)
-        problems.append(f"redis: {exc}")
+        problems.append("redis: unreachable")
     db_numbers = None
     try:
         db_numbers = {
             "priorities": delivery_priority_counts(now=timezone.now()),
             "deliveries": delivery_status_counts(),
             "dead_letters": open_dead_letters().count(),
-            "endpoints": endpoint_circuit_overview(),
         }
+        if with_endpoints:
+            db_numbers["endpoints"] = endpoint_circuit_overview()
     except DatabaseError as exc:
         logger.error("❌ Database unavailable: %s", exc)
-        problems.append(f"database: {exc}")
+        problems.append("database: unavailable")
 
     priorities = db_numbers["priorities"] if db_numbers else {}
     for name, jobs in (redis_numbers["priorities"] if redis_numbers else {}).items():
         priorities.setdefault(name, {})["jobs"] = jobs["waiting"]
-    deliveries = db_numbers["deliveries"] if db_numbers else {}
-    body = {
-        "service": SERVICE_NAME,
-        "timestamp": _timestamp(),
+
+    def total(name: str) -> int | None:
+        return sum(numbers[name] for numbers in priorities.values()) if db_numbers else None
+
+    report = {
         "status": "unhealthy" if problems else "healthy",
         "queue": {
             "name": QUEUE_NAME,
-            "waiting": sum(p["waiting"] for p in priorities.values()) if db_numbers else None,
-            "active": sum(p["active"] for p in priorities.values()) if db_numbers else None,
+            "waiting": total("waiting"),
+            "active": total("active"),
             "failed": db_numbers["dead_letters"] if db_numbers else None,
-            "completed": deliveries.get("delivered"),
-            "scheduled_retries": sum(p["scheduled"] for p in priorities.values()) if db_numbers else None,
+            "completed": db_numbers["deliveries"]["delivered"] if db_numbers else None,
+            "scheduled_retries": total("scheduled"),
             "dead_letters": db_numbers["dead_letters"] if db_numbers else None,
             "priorities": priorities,
-            "deliveries": deliveries,
+            "deliveries": db_numbers["deliveries"] if db_numbers else {},
         },
-        "endpoints": db_numbers["endpoints"] if db_numbers else None,
         "workers": redis_numbers["workers"] if redis_numbers else None,
         "redis": {"connected": redis_numbers is not None},
         "database": {"connected": db_numbers is not None},
     }
+    if with_endpoints:
+        report["endpoints"] = db_numbers["endpoints"] if db_numbers else None
     if problems:
-        body["errors"] = problems
+        report["errors"] = problems
+    return report, problems
+
+
+@require_GET
+def queue_health(request):
+    """Queue health: ``queue_report`` with the endpoints that need attention; 503 when Redis or the
+    database is down (``status: "unhealthy"`` and what is down)."""
+    report, problems = queue_report(with_endpoints=True)
+    body = {"service": SERVICE_NAME, "timestamp": _timestamp(), **report}
     return JsonResponse(body, status=503 if problems else 200)

@@ -322,12 +322,11 @@ def _request(
 def _send(sendable: list[tuple[Claim, SendRequest]]) -> list[tuple[Future, _InFlight]]:
     if not sendable:
         return []
-    started_at = timezone.now()
     flying = []
     for claim, request in sendable:
         retry = endpoint_retry_settings(claim.endpoint)
         _log_sending(claim, request.url, retry)
-        flying.append(_InFlight(claim, started_at, retry))
+        flying.append(_InFlight(claim, timezone.now(), retry))
     futures = _sender().submit([request for _, request in sendable])
     return list(zip(futures, flying, strict=True))
 

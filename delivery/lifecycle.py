@@ -444,7 +444,7 @@ def _write(records: Sequence[AttemptRecord]) -> None:
                 last_error=record.decision.error_message,
                 last_response_status=record.response_status,
                 attempts=record.claim.cycle_attempt,
-                dead_at=now,
+                dead_at=record.started_at + timedelta(milliseconds=record.duration_ms),
             )
             for record in dead
         ]

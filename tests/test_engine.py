@@ -38,7 +38,9 @@ def test_a_row_the_database_refuses_costs_only_itself(client, receiver, endpoint
         post_callback(client, "shop1")
     claims = claim_due(limit=10)
     retry = endpoint_retry_settings(endpoint)
-    records = [_record_of(_InFlight(claim, timezone.now(), retry), TransportResult(3, 200)) for claim in claims]
+    records = [
+        _record_of(_InFlight(claim, timezone.now(), retry), TransportResult(3, 200)) for claim in claims
+    ]
     # one of them was taken by another worker meanwhile (its lease ran out)
     Delivery.objects.filter(pk=claims[1].delivery_id).update(lease_token="someone-else")
     recorded = record_attempts(records)

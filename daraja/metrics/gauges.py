@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from deadletter.selectors import open_dead_letters
 from delivery.models import Delivery
-from delivery.selectors import delivery_status_counts, redis_queue_counts
+from delivery.selectors import delivery_priority_counts, delivery_status_counts, redis_queue_counts
 from webhooks.models import Endpoint
 
 
@@ -19,9 +19,7 @@ def queue_families() -> Iterator[GaugeMetricFamily]:
     """Per-priority RQ numbers and the live workers. Raises ``RedisError`` when Redis is down."""
     numbers = redis_queue_counts()
     per_queue = {
-        "daraja_queue_depth": ("waiting", "Jobs (one delivery or a batch each) waiting in the RQ queue."),
-        "daraja_queue_active_jobs": ("active", "Jobs a worker is running now."),
-        "daraja_queue_scheduled_retries": ("scheduled", "Retries (and deferred jobs) scheduled for later."),
+        "daraja_queue_wakeups_waiting": ("waiting", "Drain jobs (wake-ups) waiting in the RQ queue."),
         "daraja_queue_failed_jobs": (
             "failed_jobs",
             "Jobs in RQ's failed registry (a crashed job, not a failed delivery).",
@@ -37,8 +35,27 @@ def queue_families() -> Iterator[GaugeMetricFamily]:
     )
 
 
+def _priority_families(*, now: datetime) -> Iterator[GaugeMetricFamily]:
+    """Per priority, from the database (the queue itself): due, being sent, scheduled for later."""
+    numbers = delivery_priority_counts(now=now)
+    per_queue = {
+        "daraja_queue_depth": ("waiting", "Deliveries due now and not yet being sent, per priority."),
+        "daraja_queue_active_jobs": ("active", "Deliveries being sent now, per priority."),
+        "daraja_queue_scheduled_retries": ("scheduled", "Retries (and deferrals) not yet due, per priority."),
+    }
+    for name, (field, documentation) in per_queue.items():
+        family = GaugeMetricFamily(name, documentation, labels=["queue"])
+        for queue, counts in numbers.items():
+            family.add_metric([queue], counts[field])
+        yield family
+
+
 def database_families(*, now: datetime) -> Iterator[GaugeMetricFamily]:
-    """Deliveries by state, the oldest due one, open dead letters, endpoints. Raises ``DatabaseError``."""
+    """Deliveries per priority and by state, the oldest due one, open dead letters, endpoints.
+
+    Raises ``DatabaseError``.
+    """
+    yield from _priority_families(now=now)
     deliveries = GaugeMetricFamily("daraja_deliveries", "Deliveries by current state.", labels=["status"])
     for status, count in delivery_status_counts().items():
         deliveries.add_metric([status], count)

@@ -21,6 +21,8 @@ SUITE_SETTINGS = {
     "SWEEP_INTERVAL_SECONDS": "1",
     "SWEEP_GRACE_SECONDS": "2",
     "SWEEP_STUCK_MARGIN_SECONDS": "3",
+    # A killed worker's claims come back 3 s after the endpoint's timeout, not a minute.
+    "DELIVERY_LEASE_MARGIN_SECONDS": "3",
     "DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT": "1000",
     "CIRCUIT_COOLDOWN_SECONDS": "1",
     "CIRCUIT_MAX_COOLDOWN_SECONDS": "2",

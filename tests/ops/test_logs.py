@@ -141,6 +141,6 @@ def test_every_line_of_a_delivery_job_carries_the_delivery_id(client, receiver, 
     receiver.script("/hook", Reply(status=503))
     post_callback(client, "shop1")
     run_worker(until=lambda: len(receiver.requests) == 2)
-    ours = [line for line in json_log() if line["logger"] == "delivery.sending"]
+    ours = [line for line in json_log() if line["logger"] == "delivery.engine"]
     assert [line["message"][0] for line in ours] == ["🚀", "❌", "⏳", "🚀", "✅"]
     assert len({line["delivery_id"] for line in ours}) == 1

@@ -198,7 +198,9 @@ def test_duplicates_of_callbacks_inside_the_window_are_counted_live(client, endp
 
 
 @pytest.mark.django_db(transaction=True)  # jobs are queued on commit
-def test_queue_gauges_and_workers_come_from_redis(client, endpoint_factory, settings):
+def test_queue_gauges_count_deliveries_and_wakeups_and_workers_come_from_redis(
+    client, endpoint_factory, settings
+):
     from tests.helpers import post_callback
 
     settings.ENABLE_TEST_ENDPOINTS = True
@@ -212,6 +214,11 @@ def test_queue_gauges_and_workers_come_from_redis(client, endpoint_factory, sett
         for queue in ("urgent", "high", "normal", "low")
     }
     assert depths == {"urgent": 1, "high": 0, "normal": 2, "low": 0}
+    # the wake-ups: one drain job per priority however many deliveries wait
+    wakeups = {
+        queue: value(samples, "daraja_queue_wakeups_waiting", queue=queue) for queue in ("urgent", "normal")
+    }
+    assert wakeups == {"urgent": 1, "normal": 1}
     assert value(samples, "daraja_deliveries", status="pending") == 3
     assert value(samples, "daraja_workers") == 0
     assert value(samples, "daraja_oldest_due_delivery_seconds") >= 0
@@ -236,7 +243,9 @@ def test_redis_down_leaves_out_what_redis_holds_and_says_so(client, endpoint_fac
     assert value(samples, "daraja_redis_up") == 0
     assert value(samples, "daraja_database_up") == 1
     assert value(samples, "daraja_deliveries", status="delivered") == 1
-    assert not {"daraja_queue_depth", "daraja_workers", "daraja_callbacks_received_total"} & names
+    assert not {"daraja_queue_wakeups_waiting", "daraja_workers", "daraja_callbacks_received_total"} & names
+    # the deliveries waiting are the database's, which is up
+    assert "daraja_queue_depth" in names
 
 
 def test_open_dead_letters_exclude_resolved_ones(client, endpoint_factory):
