@@ -64,16 +64,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--concurrency", "-c", type=int, default=32, help="keep-alive connections of the load generator")
     add("--workers", type=int, default=2, help="RQ worker processes for the throughput scenarios")
-    add(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="DELIVERY_BATCH_SIZE: deliveries per job = threads per worker",
-    )
-    add("--batch-window-ms", type=int, default=20, help="DELIVERY_BATCH_WINDOW_MS (0: one job per delivery)")
     add("--web-workers", type=int, default=2, help="gunicorn worker processes (gthread)")
     add("--web-threads", type=int, default=8, help="threads per gunicorn worker")
-    add("--cap", type=int, default=1000, help="DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT in throughput scenarios")
+    add(
+        "--cap",
+        type=int,
+        default=None,
+        help="the bench endpoints' max_in_flight (default: as shipped, DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT)",
+    )
     add("--slow-n", type=int, default=2000, help="callbacks of the slow-receiver scenario")
     add("--slow-delay-ms", type=int, default=100, help="the slow receiver's answer delay")
     add("--soak-n", type=int, default=100_000, help="callbacks of the soak")
@@ -141,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         database_url=os.environ.get("DATABASE_URL"),
         keep_logs=options.keep_logs,
     )
-    stack.base_env["DELIVERY_BATCH_SIZE"] = str(options.batch_size)
-    stack.base_env["DELIVERY_BATCH_WINDOW_MS"] = str(options.batch_window_ms)
     result["settings"] = report.settings(options, stack)
     monitor = ResourceMonitor()
     failed = False

@@ -1,9 +1,8 @@
 """Issue 6's fairness scenario: one merchant's server hangs; do the nine others keep flowing?
 
-Ten endpoints, ``--fairness-workers`` worker processes (2, each with
-``DELIVERY_BATCH_SIZE`` delivery threads: 32 deliveries in flight; 5
-processes of 17 connections plus the web's would pass Postgres's default
-``max_connections``) with the relay's default per-endpoint in-flight cap,
+Ten endpoints, ``--fairness-workers`` worker processes (2, each sending up
+to ``DELIVERY_WORKER_CONCURRENCY`` deliveries at once on its event loop)
+with the relay's default per-endpoint ``max_in_flight``,
 ``--fairness-n`` callbacks (1,000) spread evenly. Round one: nobody hangs
 (the baseline). Round two: endpoint 0's receiver hangs ``--hang-seconds``
 (30) per request while the nine others answer at once. Each round
@@ -33,7 +32,7 @@ ENDPOINTS = 10
 HANGING = 0
 HEALTHY = set(range(1, ENDPOINTS))
 RELAY_DEFAULT_THRESHOLD = 5
-RELAY_DEFAULT_CAP = 2
+RELAY_DEFAULT_CAP = 32  # DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT as shipped
 RELAY_DEFAULT_TIMEOUT = 30.0
 
 

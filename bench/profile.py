@@ -8,11 +8,9 @@ harness does, ``DATABASE_URL`` choosing Postgres), then in this process:
 2. the jobs those callbacks queued, run by a ``DeliveryWorker`` in burst
    mode (RQ's bookkeeping included) against the receiver, under pyinstrument.
 
-Gathering into batch jobs is off here (``DELIVERY_BATCH_WINDOW_MS=0``): each
-callback queues its own ``deliver_webhook`` job, run on the worker's main
-thread where the profiler sees it. That is the cost of one delivery plus one
-whole job's RQ bookkeeping; in a batch of K the bookkeeping is shared K ways
-(the benchmark's "Redis commands per delivery" shows how full batches were).
+The callbacks wake the worker with drain jobs; a drain claims, sends and
+records in batches on the worker's main thread, where the profiler sees it
+(the HTTP sends run on the sender's event loop thread, which it does not).
 
 For each: wall and CPU ms per item, SQL queries and Redis commands per
 item, self time grouped by package, and the call tree, written to
@@ -165,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     stack = Stack(web=WebSettings(0, 0), database_url=os.environ.get("DATABASE_URL"))
-    # One job per delivery, run on this thread: pyinstrument sees the thread that started it, and a
-    # batch job's deliveries run on delivery threads. A batch of K shares one job's RQ cost K ways.
-    stack.base_env["DELIVERY_BATCH_WINDOW_MS"] = "0"
+    # A wake-up after every commit: each profiled callback's drain runs on this thread, which
+    # pyinstrument sees (the sends themselves run on the sender's event loop thread).
+    stack.base_env["DELIVERY_WAKE_WINDOW_MS"] = "0"
     try:
         stack.start(web=False)
         from django.core.wsgi import get_wsgi_application

@@ -33,10 +33,14 @@ class Run:
         return Phase(self.monitor, self.redis)
 
     def throughput_workers(self) -> None:
-        """The worker fleet of the throughput scenarios (--workers, the in-flight cap of --cap)."""
-        options = self.options
-        self.stack.start_workers(options.workers, {"DELIVERY_MAX_IN_FLIGHT_PER_ENDPOINT": str(options.cap)})
+        """The worker fleet of the throughput scenarios (--workers), with the settings as shipped."""
+        self.stack.start_workers(self.options.workers, {})
         self.monitor.set_group("workers", [p.pid for p in self.stack.workers])
+
+    def endpoint(self, user_id: str, receiver_path: str) -> str:
+        """A bench endpoint (30 s timeout; ``--cap`` as its max_in_flight when given); its inbound URL."""
+        cap = ("--max-in-flight", str(self.options.cap)) if self.options.cap else ()
+        return self.stack.add_endpoint(user_id, receiver_path, "--timeout", "30", *cap)
 
 
 def calibration(run: Run) -> dict:
@@ -66,7 +70,7 @@ def ingest(run: Run) -> dict:
     run.stack.stop_workers()
     run.monitor.set_group("workers", [])
     options = run.options
-    url = run.stack.add_endpoint("bench-ingest", "/ingest/hook", "--timeout", "30")
+    url = run.endpoint("bench-ingest", "/ingest/hook")
     with run.phase() as phase:
         load = asyncio.run(
             post_callbacks(
@@ -110,7 +114,7 @@ def end_to_end(run: Run) -> dict:
     """The same burst with the workers running, until the receiver has every acknowledged callback."""
     options = run.options
     run.throughput_workers()
-    url = run.stack.add_endpoint("bench-e2e", "/e2e/hook", "--timeout", "30")
+    url = run.endpoint("bench-e2e", "/e2e/hook")
     with run.phase() as phase:
         load, complete, records = _burst_until_received(run, url, "/e2e/", n=options.n, tag=f"{run.tag}e")
     # The attempt row is written just after the receiver answers: give the last ones a moment.
@@ -135,7 +139,7 @@ def slow_receiver(run: Run) -> dict:
     options = run.options
     run.throughput_workers()
     run.stack.configure_receiver(delay_ms=options.slow_delay_ms, delay_prefix="/slow/")
-    url = run.stack.add_endpoint("bench-slow", "/slow/hook", "--timeout", "30")
+    url = run.endpoint("bench-slow", "/slow/hook")
     with run.phase() as phase:
         load, complete, records = _burst_until_received(
             run, url, "/slow/", n=options.slow_n, tag=f"{run.tag}s"
@@ -158,7 +162,7 @@ def soak(run: Run) -> dict:
     """``--soak-n`` callbacks at ``--soak-rate``/s with workers delivering; memory over time (flat = pass)."""
     options = run.options
     run.throughput_workers()
-    url = run.stack.add_endpoint("bench-soak", "/soak/hook", "--timeout", "30")
+    url = run.endpoint("bench-soak", "/soak/hook")
     timeout = options.soak_n / options.soak_rate + options.scenario_timeout
     with run.phase() as phase:
         load, complete, records = _burst_until_received(
