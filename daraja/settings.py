@@ -218,6 +218,9 @@ DELIVERY_FLUSH_MS = env.int("DELIVERY_FLUSH_MS", default=20)
 # A claim's lease is the endpoint's timeout plus this margin; a row whose lease ran out (its worker died)
 # is claimable again. Sends end at the endpoint's timeout, so only a stalled worker outlives its lease.
 DELIVERY_LEASE_MARGIN_SECONDS = env.float("DELIVERY_LEASE_MARGIN_SECONDS", default=60.0)
+# With nothing due, a drain keeps looking this long before its job ends: callbacks arriving steadily are
+# claimed by the drain that is awake instead of each paying for an RQ job (about 60 Redis commands).
+DELIVERY_DRAIN_LINGER_MS = env.int("DELIVERY_DRAIN_LINGER_MS", default=1000)
 # New deliveries wake the workers with one coalesced RQ job per priority: a process sends at most one
 # wake-up per priority per window (0: at once, after every commit).
 DELIVERY_WAKE_WINDOW_MS = env.int("DELIVERY_WAKE_WINDOW_MS", default=20)

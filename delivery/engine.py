@@ -53,7 +53,7 @@ from delivery.sending import redact_url
 from delivery.services import endpoint_release_waiting
 from delivery.signing import standard_webhook_headers
 from delivery.transport import TransportResult
-from delivery.wakeup import wake_at, wake_now
+from delivery.wakeup import WAKE_KEY_SECONDS, help_wanted, keep_awake, let_wakeups_through, wake_at, wake_now
 from webhooks.models import Endpoint
 from webhooks.priorities import Priority
 
@@ -61,8 +61,9 @@ logger = logging.getLogger(__name__)
 
 # A drain claims for this long at most, then finishes what it sent and ends (another takes over).
 DRAIN_CLAIM_SECONDS = 20.0
+_IDLE_POLL_SECONDS = 0.02
 # While sends are in flight and nothing came back, look for new due work this often.
-_IDLE_CLAIM_SECONDS = 0.1
+_IDLE_CLAIM_SECONDS = 0.05
 
 # Set by the worker on a warm shutdown (SIGTERM): stop claiming, let what is in flight finish.
 stop_claiming = threading.Event()
@@ -98,62 +99,101 @@ def _sender():
 
 
 def drain(*, priority: int = Priority.NORMAL) -> DrainSummary:
-    """Claim, send and record due deliveries until none are left (or the claim time is up)."""
+    """Claim, send and record due deliveries until none are left (or the claim time is up).
+
+    While it runs the drain keeps its priority's wake key set, so new
+    callbacks queue no further jobs: it finds their rows itself, looking again
+    every ``_IDLE_POLL_SECONDS`` for ``DELIVERY_DRAIN_LINGER_MS`` after the last
+    work. Before it ends it lets wake-ups through again and looks once more,
+    so a row committed at any moment is either seen by it or wakes another drain.
+    """
     summary = DrainSummary()
     in_flight: dict[Future, _InFlight] = {}
     done: list[AttemptRecord] = []
-    claim_until = time.monotonic() + DRAIN_CLAIM_SECONDS
+    started = time.monotonic()
     claims_made = 0
-    look = True  # whether to look for due work at the next turn
-    last_look = 0.0
-    left_work = False
+    look = True  # look for due work at the next turn
+    last_look = last_awake = started
+    idle_since: float | None = None
+    last_look_before_ending = False
+    keep_awake(priority)
     while True:
-        may_claim = not stop_claiming.is_set() and time.monotonic() < claim_until
+        now = time.monotonic()
+        may_claim = not stop_claiming.is_set() and now - started < DRAIN_CLAIM_SECONDS
+        if now - last_awake >= WAKE_KEY_SECONDS / 3:
+            keep_awake(priority)
+            last_awake = now
         room = settings.DELIVERY_WORKER_CONCURRENCY - len(in_flight)
-        if may_claim and room > 0 and (look or time.monotonic() - last_look >= _IDLE_CLAIM_SECONDS):
+        if may_claim and room > 0 and (look or now - last_look >= _IDLE_CLAIM_SECONDS):
             asked = min(room, settings.DELIVERY_CLAIM_BATCH)
             every_priority = (
-                claims_made % max(1, settings.DELIVERY_CLAIM_OLDEST_EVERY) == 0 and claims_made > 0
+                claims_made > 0 and claims_made % max(1, settings.DELIVERY_CLAIM_OLDEST_EVERY) == 0
             )
             claims = lifecycle.claim_due(limit=asked, every_priority=every_priority)
             claims_made += 1
             last_look = time.monotonic()
-            summary.claimed += len(claims)
             look = len(claims) == asked  # a full claim: more is probably due
             if look:
-                wake_now(priority)  # more than this worker can take at once: another may help
-            sendable, refused, held = _gate(claims)
-            summary.held += held
-            done.extend(refused)
-            for future, flying in _send(sendable):
-                in_flight[future] = flying
-            summary.sent += len(sendable)
-        elif not may_claim and look:
-            left_work = True
+                help_wanted(priority)  # more than this worker can take at once: another worker may help
+            if claims:
+                idle_since = None
+                if last_look_before_ending:
+                    last_look_before_ending = False
+                    keep_awake(priority)
+                _start(claims, in_flight, done, summary)
         if not in_flight and not done:
-            if may_claim and look:
+            if not may_claim:
+                break
+            if look:
                 continue
-            break
+            if last_look_before_ending:
+                break  # nothing came since wake-ups were let through: the next one starts a drain
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= settings.DELIVERY_DRAIN_LINGER_MS / 1000:
+                let_wakeups_through(priority)
+                last_look_before_ending = look = True
+                continue
+            time.sleep(_IDLE_POLL_SECONDS)
+            look = True
+            continue
         if in_flight:
-            # The first outcome (or a look for new work after _IDLE_CLAIM_SECONDS), then whatever else
-            # comes within the flush window: one transaction records them all.
-            finished, pending = wait(
-                list(in_flight), timeout=_IDLE_CLAIM_SECONDS, return_when=FIRST_COMPLETED
-            )
-            if finished and pending:
-                more, _ = wait(pending, timeout=settings.DELIVERY_FLUSH_MS / 1000, return_when=ALL_COMPLETED)
-                finished |= more
-            for future in finished:
-                flying = in_flight.pop(future)
-                done.append(_record_of(flying, future.result()))
+            _collect(in_flight, done)
         if done:
             for start in range(0, len(done), max(1, settings.DELIVERY_FLUSH_MAX)):
                 _record(done[start : start + max(1, settings.DELIVERY_FLUSH_MAX)], summary)
             done = []
             look = True  # slots were freed
-    if left_work or (stop_claiming.is_set() and summary.claimed):
-        wake_now(priority)
+    if not last_look_before_ending:
+        # Out of claim time, or stopping: let wake-ups through, and wake another drain for what is left.
+        let_wakeups_through(priority)
+        if lifecycle.anything_due():
+            wake_now(priority)
     return summary
+
+
+def _start(
+    claims: list[Claim], in_flight: dict[Future, _InFlight], done: list[AttemptRecord], summary: DrainSummary
+) -> None:
+    """Gate fresh claims and send what may go; refused destinations go straight to ``done``."""
+    summary.claimed += len(claims)
+    sendable, refused, held = _gate(claims)
+    summary.held += held
+    done.extend(refused)
+    for future, flying in _send(sendable):
+        in_flight[future] = flying
+    summary.sent += len(sendable)
+
+
+def _collect(in_flight: dict[Future, _InFlight], done: list[AttemptRecord]) -> None:
+    """Wait for the first outcome (at most ``_IDLE_CLAIM_SECONDS``), then for whatever else comes
+    within the flush window, so one transaction records them all."""
+    finished, pending = wait(list(in_flight), timeout=_IDLE_CLAIM_SECONDS, return_when=FIRST_COMPLETED)
+    if finished and pending:
+        more, _ = wait(pending, timeout=settings.DELIVERY_FLUSH_MS / 1000, return_when=ALL_COMPLETED)
+        finished |= more
+    for future in finished:
+        flying = in_flight.pop(future)
+        done.append(_record_of(flying, future.result()))
 
 
 def deliver_one(delivery_id: int) -> str:

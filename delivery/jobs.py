@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
-from redis.exceptions import RedisError
-
 from daraja.request_context import flow_context
 from delivery import engine, lifecycle
 from delivery.models import Delivery
-from delivery.queues import redis_connection
-from delivery.wakeup import wake_key
 
 
 def drain_deliveries(priority: int) -> dict:
@@ -20,9 +14,6 @@ def drain_deliveries(priority: int) -> dict:
     drain takes due work of every priority, most urgent first; the job's
     priority only says which queue woke it. Returns what it did.
     """
-    # From now on a new delivery must wake another drain: this one may already have looked.
-    with suppress(RedisError):
-        redis_connection().delete(wake_key(priority))
     summary = engine.drain(priority=priority)
     return {
         "claimed": summary.claimed,

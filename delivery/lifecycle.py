@@ -148,6 +148,15 @@ def claim_due(*, limit: int, every_priority: bool = False) -> list[Claim]:
         return _load_claims(ids, token)
 
 
+def anything_due() -> bool:
+    """Whether any delivery of an active endpoint is due now (pending or retrying, its time come)."""
+    return (
+        Delivery.objects.filter(status__in=CLAIMABLE_STATUSES, endpoint__is_active=True)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+        .exists()
+    )
+
+
 def claim_by_id(delivery_id: int) -> Claim | None:
     """Claim one waiting delivery (pending, retrying or held), due or not; ``None`` if it is not waiting.
 

@@ -11,8 +11,12 @@ Coalescing, so a burst makes few jobs and no Redis command per callback:
   sends the marks at once when the process was quiet, and at most once per
   ``DELIVERY_WAKE_WINDOW_MS`` per priority while it is busy.
 * Across processes, a key per priority (``SET NX`` with an expiry) lets one
-  drain job per priority wait in its queue at a time; the job deletes the
-  key when it starts, so deliveries committed after that wake another.
+  drain job per priority wait in its queue at a time. A drain that runs keeps
+  the key set (``keep_awake``) and finds new rows itself; before it ends it
+  deletes the key (``let_wakeups_through``) and looks once more, so a row
+  committed at any moment is either seen by it or wakes another drain. A
+  drain with more due than it can take asks for one more (``help_wanted``),
+  so every worker joins in a backlog.
 
 Retries are woken at their time: ``wake_at`` schedules one drain job per
 priority and second (a fixed job id), so retries due in the same second
@@ -23,6 +27,7 @@ rows wait, and the sweep wakes their priority again (``delivery.sweeper``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import enum
 import logging
 import os
@@ -70,14 +75,7 @@ def wake_now(priority: int) -> Woken:
     try:
         if not redis_connection().set(wake_key(priority), "1", nx=True, ex=WAKE_KEY_SECONDS):
             return Woken.WAITING
-        delivery_queue(priority).enqueue_call(
-            DRAIN_JOB,
-            args=(int(priority),),
-            timeout=DRAIN_JOB_TIMEOUT,
-            result_ttl=0,
-            failure_ttl=FAILED_JOB_TTL,
-            description=f"drain_deliveries({Priority(priority).queue_name})",
-        )
+        _queue_drain(priority)
     except RedisError as exc:
         logger.error(
             "❌ Redis unavailable: %s deliveries wait in the database for the sweep (%s)",
@@ -86,6 +84,27 @@ def wake_now(priority: int) -> Woken:
         )
         return Woken.REDIS_DOWN
     return Woken.QUEUED
+
+
+def keep_awake(priority: int) -> None:
+    """A drain is awake for ``priority``: hold its wake key, so new deliveries queue no more jobs."""
+    with contextlib.suppress(RedisError):  # then wake-ups queue jobs as usual: more jobs, nothing lost
+        redis_connection().set(wake_key(priority), "1", ex=WAKE_KEY_SECONDS)
+
+
+def let_wakeups_through(priority: int) -> None:
+    """The drain is about to end: from now on a new delivery queues a drain job again."""
+    with contextlib.suppress(RedisError):
+        redis_connection().delete(wake_key(priority))
+
+
+def help_wanted(priority: int) -> None:
+    """More is due than one worker takes at once: queue one more drain (at most one a second)."""
+    try:
+        if redis_connection().set(f"daraja:help:{Priority(priority).queue_name}", "1", nx=True, px=1000):
+            _queue_drain(priority)
+    except RedisError as exc:
+        logger.warning("Could not ask another worker to help drain (Redis: %s)", exc)
 
 
 def wake_at(priority: int, at: datetime) -> bool:
@@ -112,6 +131,17 @@ def wake_at(priority: int, at: datetime) -> bool:
         logger.error("❌ Redis unavailable: %s retries due %s wait for the sweep (%s)", name, at, exc)
         return False
     return True
+
+
+def _queue_drain(priority: int) -> None:
+    delivery_queue(priority).enqueue_call(
+        DRAIN_JOB,
+        args=(int(priority),),
+        timeout=DRAIN_JOB_TIMEOUT,
+        result_ttl=0,
+        failure_ttl=FAILED_JOB_TTL,
+        description=f"drain_deliveries({Priority(priority).queue_name})",
+    )
 
 
 def wake_on_commit(priorities: Iterable[int]) -> None:

@@ -37,6 +37,8 @@ def redis_url(redis_server_url, settings):
     # drain job; coalescing wake-ups over a window has tests of its own (tests/test_wakeup.py) and runs
     # in every test that starts real relay processes (tests/faults, the benchmark's smoke test).
     settings.DELIVERY_WAKE_WINDOW_MS = 0
+    # A burst worker's drain ends as soon as nothing is due (as shipped it looks again for a second).
+    settings.DELIVERY_DRAIN_LINGER_MS = 0
     redis_connection().flushdb()
     return redis_server_url
 

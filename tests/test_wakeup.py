@@ -85,3 +85,39 @@ def test_redis_down_is_reported_not_raised(settings):
     assert wake_now(Priority.LOW) is Woken.REDIS_DOWN
     assert not wake_now(Priority.LOW)
     assert wake_at(Priority.LOW, timezone.now()) is False
+
+
+def test_an_awake_drain_finds_new_deliveries_itself_and_lets_wake_ups_through_when_it_ends(
+    client, receiver, endpoint_factory, settings
+):
+    import threading
+
+    from delivery import engine
+
+    settings.DELIVERY_DRAIN_LINGER_MS = 600
+    endpoint_factory(user_id="shop1")
+    finished = threading.Event()
+
+    def drain():
+        from django.db import connections
+
+        try:
+            engine.drain(priority=int(Priority.NORMAL))
+        finally:
+            connections.close_all()
+            finished.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    time.sleep(0.2)
+    # while it is awake, new callbacks queue no job: the drain claims them
+    for _ in range(3):
+        post_callback(client, "shop1")
+    deadline = time.monotonic() + 5
+    while len(receiver.requests_to("/hook")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(receiver.requests_to("/hook")) == 3
+    assert delivery_queue(Priority.NORMAL).count == 0
+    # and once it has ended, the next callback wakes the workers again
+    assert finished.wait(5)
+    post_callback(client, "shop1")
+    assert delivery_queue(Priority.NORMAL).count == 1
