@@ -191,6 +191,7 @@ def test_circuit_opens_holds_probes_closes_and_drains_in_priority_order(
     # loaded CI machine (with 1 s, a slow round let the urgent one go as the probe).
     settings.CIRCUIT_COOLDOWN_SECONDS = 4
     settings.ENABLE_TEST_ENDPOINTS = True
+    settings.DELIVERY_WORKER_CONCURRENCY = 1  # one at a time, so arrival order is send order
     endpoint = endpoint_factory(user_id="shop1", max_attempts=1)
     receiver.default = Reply(status=503)
     # given three failures in a row

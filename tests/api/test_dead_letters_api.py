@@ -20,9 +20,10 @@ def ids(response) -> list[int]:
 
 
 @pytest.fixture
-def dead_letters(two_shops, receive, refuse):
+def dead_letters(two_shops, receive, refuse, settings):
     """Two dead letters of shop_a and one of shop_b, each refused once with HTTP 400 (the receiver
-    answers 200 afterwards). Returns ``(a1, a2, b1)``."""
+    answers 200 afterwards), dead in that order (sent one at a time). Returns ``(a1, a2, b1)``."""
+    settings.DELIVERY_WORKER_CONCURRENCY = 1
     refuse("/a", 2)
     refuse("/b", 1)
     for user_id in ("shop_a", "shop_a", "shop_b"):
