@@ -118,14 +118,9 @@ def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}] {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse(argv)
-    # SIGTERM unwinds like Ctrl-C, through the ``finally`` that stops every process and drops the database.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    if options.selected == [VERSUS_NODE]:
-        return main_versus_node(options)
-    started = time.monotonic()
-    result: dict = {
+def _run_header(options: argparse.Namespace) -> dict:
+    """What every result line starts with: when, on what machine and commit, how loaded."""
+    return {
         "bench": "daraja-relay",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "note": options.note,
@@ -134,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_start": load_average(),
         "scenarios": {},
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse(argv)
+    # SIGTERM unwinds like Ctrl-C, through the ``finally`` that stops every process and drops the database.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if options.selected == [VERSUS_NODE]:
+        return main_versus_node(options)
+    started = time.monotonic()
+    result = _run_header(options)
     stack = Stack(
         web=WebSettings(options.web_workers, options.web_threads),
         database_url=os.environ.get("DATABASE_URL"),
@@ -184,16 +189,8 @@ def main(argv: list[str] | None = None) -> int:
 def main_versus_node(options: argparse.Namespace) -> int:
     """The versus-node scenario alone: its table, then one JSON line like the other runs'."""
     started = time.monotonic()
-    result: dict = {
-        "bench": "daraja-relay",
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "note": options.note,
-        "machine": report.machine(),
-        "git": report.git_state(),
-        "load_average_start": load_average(),
-        "settings": {"scenarios": options.selected},
-        "scenarios": {},
-    }
+    result = _run_header(options)
+    result["settings"] = {"scenarios": options.selected}
     failed = False
     progress(f"scenario {VERSUS_NODE}")
     try:
