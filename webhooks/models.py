@@ -252,6 +252,13 @@ class Endpoint(models.Model):
         return f"/webhook/{self.user_id}"
 
 
+def storable_amount(amount: Decimal | None) -> Decimal | None:
+    """The amount if it fits ``Callback.amount`` (14 digits, 2 decimals); an absurd one is dropped."""
+    if amount is None or not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
 KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in CallbackKind]
 
 
