@@ -109,14 +109,15 @@ def _delivery_defaults() -> tuple[tuple[str, str, object], ...]:
 @cache
 def _statement() -> str:
     callbacks, deliveries = Callback._meta.db_table, Delivery._meta.db_table
-    arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in _ITEM_COLUMNS)
+    arrays = ", ".join(f"%(a{number})s::{kind}[]" for number, (_, kind) in enumerate(_ITEM_COLUMNS))
     names = ", ".join(name for name, _ in _ITEM_COLUMNS)
     defaults = _delivery_defaults()
     default_columns = "".join(f", {column}" for column, _, _ in defaults)
-    default_values = "".join(f", %(default_{column})s::{kind}" for column, kind, _ in defaults)
+    default_values = "".join(f", %(d{number})s::{kind}" for number, (_, kind, _) in enumerate(defaults))
     copied = ", ".join(_COPIED)
     # Only names from the models' metadata go into the text; every value is a parameter.
-    return f"""
+    # psycopg parses a statement's placeholders once and reuses that while it is under 4096 characters.
+    return _collapsed(f"""
 WITH item AS (
     SELECT * FROM unnest({arrays}) AS item({names})
 ),
@@ -172,7 +173,12 @@ FROM placed
 LEFT JOIN fresh ON fresh.ord = placed.first_ord AND placed.original_id IS NULL
 LEFT JOIN new_delivery ON new_delivery.callback_id = fresh.callback_id
 ORDER BY placed.ord
-"""  # noqa: S608
+""")  # noqa: S608
+
+
+def _collapsed(statement: str) -> str:
+    """The statement on one line, each run of white space made one space (it has no such literal)."""
+    return " ".join(statement.split())
 
 
 def callbacks_write(
@@ -192,8 +198,8 @@ def callbacks_write(
     params["since"] = now - timedelta(hours=settings.DUPLICATE_WINDOW_HOURS)
     params["now"] = now
     params["status"] = Delivery.Status.PENDING
-    for column, _, value in _delivery_defaults():
-        params[f"default_{column}"] = value
+    for number, (_, _, value) in enumerate(_delivery_defaults()):
+        params[f"d{number}"] = value
     with bound_cursor(connection) as cursor:
         cursor.execute(_statement(), params)
         rows = cursor.fetchall()
@@ -254,7 +260,7 @@ def _arrays(received, keys, decisions, webhook_ids) -> dict[str, list]:
         }
         for name, values in columns.items():
             values.append(row[name])
-    return columns
+    return {f"a{number}": columns[name] for number, (name, _) in enumerate(_ITEM_COLUMNS)}
 
 
 def _delivery(item, decision, delivery_id, callback_id, webhook_id, now: datetime) -> Delivery:
