@@ -265,7 +265,8 @@ KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind
 class Callback(models.Model):
     """One callback exactly as M-Pesa sent it, kept before M-Pesa gets its answer."""
 
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="callbacks")
+    # No index of its own: callback_duplicate_idx (endpoint, kind, correlation id, received at) leads with it.
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="callbacks", db_index=False)
     raw_body = models.BinaryField(help_text="The request body, byte for byte; deliveries send exactly this.")
     payload = models.JSONField(help_text="The parsed body, for reading and searching.")
     headers = models.JSONField(default=dict, blank=True)
