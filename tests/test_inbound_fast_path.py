@@ -194,3 +194,27 @@ def test_the_inbound_handler_serves_only_the_inbound_urls_and_checks_the_host(en
     endpoint = endpoint_factory(user_id="shop-host")
     status, _, _ = wsgi_request("POST", endpoint.inbound_path, stk_body("ws_CO_host"), host="evil.example")
     assert status == 400
+
+
+# --- the view ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_inbound_answers_are_the_bytes_drf_wrote(endpoint_factory):
+    """The inbound view is a plain Django view now; M-Pesa and the merchants' monitors see no change."""
+    endpoint = endpoint_factory(user_id="shop-bytes")
+
+    status, headers, content = wsgi_request("POST", endpoint.inbound_path, stk_body("ws_CO_bytes"))
+    assert (status, headers["Content-Type"], content) == (
+        200,
+        "application/json",
+        b'{"ResultCode":0,"ResultDesc":"Accepted"}',
+    )
+
+    status, headers, content = wsgi_request("POST", endpoint.inbound_path, b"{nope")
+    assert (status, headers["Content-Type"]) == (400, "application/json")
+    assert json.loads(content)["error"] == "invalid_json"
+
+    status, headers, content = wsgi_request("GET", endpoint.inbound_path)
+    assert (status, headers["Allow"]) == (405, "POST, OPTIONS")
+    assert json.loads(content) == {"error": "method_not_allowed", "detail": 'Method "GET" not allowed.'}
