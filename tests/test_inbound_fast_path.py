@@ -218,3 +218,70 @@ def test_the_inbound_answers_are_the_bytes_drf_wrote(endpoint_factory):
     status, headers, content = wsgi_request("GET", endpoint.inbound_path)
     assert (status, headers["Allow"]) == (405, "POST, OPTIONS")
     assert json.loads(content) == {"error": "method_not_allowed", "detail": 'Method "GET" not allowed.'}
+
+
+# --- the lookup as the request's connection health check ----------------------------------------
+
+
+def checks_counted(monkeypatch) -> list:
+    """Count Django's connection health checks (``is_usable``: a ``SELECT 1`` round trip each)."""
+    from django.db import connections
+
+    wrapper = connections["default"]
+    checks = []
+    real = wrapper.is_usable
+
+    def counted():
+        checks.append(1)
+        return real()
+
+    monkeypatch.setattr(wrapper, "is_usable", counted)
+    return checks
+
+
+def reused_connection_due_for_a_check():
+    from django.db import connection
+
+    connection.ensure_connection()
+    connection.health_check_enabled = True
+    connection.health_check_done = False  # as at the start of a request that reuses the connection
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lookup_serves_as_the_requests_health_check(endpoint_factory, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the Postgres lookup")
+    endpoint_factory(user_id="shop-check")
+    checks = checks_counted(monkeypatch)
+    reused_connection_due_for_a_check()
+
+    assert endpoint_by_user_id("shop-check") is not None
+
+    assert checks == []  # no SELECT 1 before the lookup
+    assert connection.health_check_done  # and none later in this request either
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_since_its_last_request_is_replaced_and_the_lookup_answers(
+    endpoint_factory, monkeypatch
+):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the Postgres lookup")
+    # given a reused connection that broke meanwhile (a database restart)
+    endpoint = endpoint_factory(user_id="shop-broken")
+    checks = checks_counted(monkeypatch)
+    reused_connection_due_for_a_check()
+    broken = connection.connection
+    broken.close()
+
+    # when a callback's lookup runs on it
+    found = endpoint_by_user_id("shop-broken")
+
+    # then the connection was replaced and the lookup answered, as Django's check would have made it
+    assert found.pk == endpoint.pk
+    assert checks == [1]  # asked only once the lookup had failed
+    assert connection.connection is not broken and not connection.connection.closed

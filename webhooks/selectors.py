@@ -8,7 +8,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from daraja.bound_sql import bound_cursor
+from daraja.bound_sql import fetchone_checked
 from webhooks.models import Callback, Endpoint
 
 
@@ -38,9 +38,8 @@ def endpoint_by_user_id(user_id: str) -> Endpoint | None:
     """
     if connection.vendor != "postgresql":
         return Endpoint.objects.filter(user_id=user_id).first()
-    with bound_cursor(connection) as cursor:
-        cursor.execute(_endpoint_statement(), [user_id])
-        row = cursor.fetchone()
+    # The lookup is the inbound request's first statement: it doubles as the connection's health check.
+    row = fetchone_checked(connection, _endpoint_statement(), [user_id])
     if row is None:
         return None
     # psycopg returns every column of an endpoint as the model's Python type: no converter is needed.
