@@ -109,7 +109,7 @@ def _delivery_defaults() -> tuple[tuple[str, str, object], ...]:
 @cache
 def _statement() -> str:
     callbacks, deliveries = Callback._meta.db_table, Delivery._meta.db_table
-    arrays = ", ".join(f"%(a{number})s::{kind}[]" for number, (_, kind) in enumerate(_ITEM_COLUMNS))
+    arrays = ", ".join(f"%(a{number})b::{kind}[]" for number, (_, kind) in enumerate(_ITEM_COLUMNS))
     names = ", ".join(name for name, _ in _ITEM_COLUMNS)
     defaults = _delivery_defaults()
     default_columns = "".join(f", {column}" for column, _, _ in defaults)
