@@ -168,12 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     stack.base_env["DELIVERY_WAKE_WINDOW_MS"] = "0"
     try:
         stack.start(web=False)
-        from django.core.wsgi import get_wsgi_application
-
+        from daraja.wsgi import application  # what gunicorn calls (the inbound door's own middleware)
         from delivery.queues import delivery_queues, redis_connection
         from delivery.worker import DeliveryWorker
 
-        application = get_wsgi_application()
         inbound = stack.add_endpoint("profile", "/profile/hook", "--timeout", "30")
         path = inbound.removeprefix(stack.web_base)
         bodies = StkBodies()

@@ -4,7 +4,8 @@ Each inbound callback used to be its own transaction: a duplicate check, two
 INSERTs and a COMMIT, each a round trip through the ORM and the driver, paid
 per callback (docs/performance.md). Under load a web process has several
 requests in hand at once; ``GroupCommitter`` lets one of them (the leader)
-store the whole group (one duplicate query, multi-row INSERTs, one COMMIT)
+store the whole group (on Postgres one statement, ``webhooks.group_write``;
+elsewhere one duplicate query and multi-row INSERTs; then one COMMIT)
 while the others wait, then wakes each with its own result.
 
 The guarantee does not change: a request returns only after the transaction

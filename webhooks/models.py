@@ -252,13 +252,21 @@ class Endpoint(models.Model):
         return f"/webhook/{self.user_id}"
 
 
+def storable_amount(amount: Decimal | None) -> Decimal | None:
+    """The amount if it fits ``Callback.amount`` (14 digits, 2 decimals); an absurd one is dropped."""
+    if amount is None or not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
 KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in CallbackKind]
 
 
 class Callback(models.Model):
     """One callback exactly as M-Pesa sent it, kept before M-Pesa gets its answer."""
 
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="callbacks")
+    # No index of its own: callback_duplicate_idx (endpoint, kind, correlation id, received at) leads with it.
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="callbacks", db_index=False)
     raw_body = models.BinaryField(help_text="The request body, byte for byte; deliveries send exactly this.")
     payload = models.JSONField(help_text="The parsed body, for reading and searching.")
     headers = models.JSONField(default=dict, blank=True)

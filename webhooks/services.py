@@ -7,7 +7,6 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -19,8 +18,9 @@ from delivery.models import Delivery
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
 from webhooks.group_commit import GroupCommitter
+from webhooks.group_write import callbacks_write, first_deliveries
 from webhooks.inbound_tokens import generate_inbound_token
-from webhooks.models import Callback, CircuitState, Endpoint
+from webhooks.models import Callback, CircuitState, Endpoint, storable_amount
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.priorities import Priority, PriorityDecision, choose_priority
 from webhooks.signing_secrets import generate_signing_secret
@@ -104,49 +104,68 @@ def callback_receive(
 def callbacks_keep(received: Sequence[ReceivedCallback]) -> list[Kept]:
     """Keep callbacks and their deliveries in one transaction; one ``Kept`` per callback, in order.
 
-    One query finds the originals of repeats (earlier callbacks, or an earlier
+    On Postgres one statement does it all (``webhooks.group_write``). Elsewhere
+    one query finds the originals of repeats (earlier callbacks, or an earlier
     one of this group); the new callbacks and their deliveries are written
-    with one multi-row INSERT each; deliveries are queued after the commit.
+    with one multi-row INSERT each. Either way the workers are woken after
+    the commit.
     """
     keys = [repeat_key(item.endpoint, item.facts) for item in received]
+    decisions = [_priority_decision(item) for item in received]
     with transaction.atomic():
-        originals = find_originals(key for key in keys if key)
-        fresh: list[int] = []  # positions of the callbacks that repeat nothing
-        first_of_key: dict[RepeatKey, int] = {}
-        repeats: dict[int, int] = {}  # position → position of the first callback of its key in this group
-        for position, key in enumerate(keys):
-            if key is not None and key in originals:
-                continue
-            if key is not None and key in first_of_key:
-                repeats[position] = first_of_key[key]
-                continue
-            fresh.append(position)
-            if key is not None:
-                first_of_key[key] = position
-        callbacks = insert_rows(Callback, [callback_build(received[p]) for p in fresh])
-        decisions = [_priority_decision(received[p]) for p in fresh]
-        deliveries = deliveries_create(
-            [
-                (callback, received[p].endpoint, decision)
-                for p, callback, decision in zip(fresh, callbacks, decisions, strict=True)
+        if transaction.get_connection().vendor == "postgresql":
+            return [
+                Kept(
+                    delivery=delivery,
+                    callback_id=callback_id,
+                    repeat_of=repeat_of,
+                    decision=None if repeat_of is not None else decision,
+                )
+                for (delivery, callback_id, repeat_of), decision in zip(
+                    callbacks_write(received, keys, decisions), decisions, strict=True
+                )
             ]
+        return _callbacks_keep_orm(received, keys, decisions)
+
+
+def _callbacks_keep_orm(
+    received: Sequence[ReceivedCallback],
+    keys: list[RepeatKey | None],
+    decisions: list[PriorityDecision],
+) -> list[Kept]:
+    originals = find_originals(key for key in keys if key)
+    fresh: list[int] = []  # positions of the callbacks that repeat nothing
+    first_of_key: dict[RepeatKey, int] = {}
+    repeats: dict[int, int] = {}  # position → position of the first callback of its key in this group
+    for position, key in enumerate(keys):
+        if key is not None and key in originals:
+            continue
+        if key is not None and key in first_of_key:
+            repeats[position] = first_of_key[key]
+            continue
+        fresh.append(position)
+        if key is not None:
+            first_of_key[key] = position
+    callbacks = insert_rows(Callback, [callback_build(received[p]) for p in fresh])
+    deliveries = deliveries_create(
+        [(callback, received[p].endpoint, decisions[p]) for p, callback in zip(fresh, callbacks, strict=True)]
+    )
+    kept: dict[int, Kept] = {
+        p: Kept(delivery=delivery, callback_id=callback.pk, decision=decisions[p])
+        for p, callback, delivery in zip(fresh, callbacks, deliveries, strict=True)
+    }
+    earlier = {p: originals[key] for p, key in enumerate(keys) if key is not None and key in originals}
+    earlier_deliveries = first_deliveries(set(earlier.values()))
+    for position, callback_id in earlier.items():
+        kept[position] = Kept(
+            delivery=earlier_deliveries[callback_id], callback_id=callback_id, repeat_of=callback_id
         )
-        kept: dict[int, Kept] = {
-            p: Kept(delivery=delivery, callback_id=callback.pk, decision=decision)
-            for p, callback, delivery, decision in zip(fresh, callbacks, deliveries, decisions, strict=True)
-        }
-        earlier = {p: originals[key] for p, key in enumerate(keys) if key is not None and key in originals}
-        first_deliveries = _first_deliveries(set(earlier.values()))
-        for position, callback_id in earlier.items():
-            kept[position] = Kept(
-                delivery=first_deliveries[callback_id], callback_id=callback_id, repeat_of=callback_id
-            )
-        for position, first in repeats.items():
-            original = kept[first]
-            kept[position] = Kept(
-                delivery=original.delivery, callback_id=original.callback_id, repeat_of=original.callback_id
-            )
-        record_duplicates(Counter(kept[p].repeat_of for p in [*earlier, *repeats]))
+    for position, first in repeats.items():
+        original = kept[first]
+        kept[position] = Kept(
+            delivery=original.delivery, callback_id=original.callback_id, repeat_of=original.callback_id
+        )
+    record_duplicates(Counter(kept[p].repeat_of for p in [*earlier, *repeats]))
     return [kept[position] for position in range(len(received))]
 
 
@@ -156,14 +175,6 @@ inbound_group: GroupCommitter[ReceivedCallback, Kept] = GroupCommitter(
     max_group=settings.INBOUND_COMMIT_GROUP_MAX,
     retry_alone_on=(IntegrityError, DataError),
 )
-
-
-def _first_deliveries(callback_ids: set[int]) -> dict[int, Delivery]:
-    """The first delivery of each callback (what a repeat of it answers with)."""
-    first: dict[int, Delivery] = {}
-    for delivery in Delivery.objects.filter(callback_id__in=callback_ids).order_by("-pk"):
-        first[delivery.callback_id] = delivery
-    return first
 
 
 def _priority_decision(item: ReceivedCallback) -> PriorityDecision:
@@ -237,7 +248,7 @@ def callback_build(item: ReceivedCallback) -> Callback:
         result_code=facts.result_code[:32],
         result_description=facts.result_description,
         is_success=facts.is_success,
-        amount=_storable_amount(facts.amount),
+        amount=storable_amount(facts.amount),
         receipt_number=facts.receipt_number[:64],
         checkout_request_id=facts.checkout_request_id[:128],
         merchant_request_id=facts.merchant_request_id[:128],
@@ -249,13 +260,6 @@ def callback_build(item: ReceivedCallback) -> Callback:
         phone_number_masked=facts.phone_number_masked[:80],
         correlation_id=facts.correlation_id[:128],
     )
-
-
-def _storable_amount(amount: Decimal | None) -> Decimal | None:
-    """The amount if it fits the column (14 digits, 2 decimals); an absurd one is dropped, not fatal."""
-    if amount is None or not amount.is_finite() or abs(amount) >= Decimal("1e14"):
-        return None
-    return amount.quantize(Decimal("0.01"))
 
 
 # Fields an operator may set on an endpoint, with their model names.

@@ -1,0 +1,66 @@
+"""Indexes that earn their place on the webhooks and dead-letter tables (the migrations' result).
+
+The test database is built by the migrations, so what is checked here is
+what an upgraded production database has.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from deadletter.models import DeadLetter
+from webhooks.models import Callback, Endpoint
+
+
+def indexes(model) -> dict[str, tuple[str, ...]]:
+    """The table's indexes: name → columns."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+    return {name: tuple(details["columns"]) for name, details in constraints.items() if details["index"]}
+
+
+def index_names(model) -> set[str]:
+    return set(indexes(model))
+
+
+@pytest.mark.django_db
+def test_no_like_index_is_left_on_the_webhooks_and_dead_letter_tables():
+    for model in (Callback, Endpoint, DeadLetter):
+        assert not {name for name in index_names(model) if name.endswith("_like")}, model
+
+
+@pytest.mark.django_db
+def test_callbacks_keep_the_indexes_their_queries_use_and_nothing_a_composite_covers():
+    assert "callback_duplicate_idx" in index_names(Callback)
+    columns = set(indexes(Callback).values())
+    # the ids people search by and the listing's order keep their own index
+    for column in ("receipt_number", "checkout_request_id", "trans_id", "conversation_id", "received_at"):
+        assert (column,) in columns, column
+    # the endpoint alone is served by callback_duplicate_idx, which leads with it
+    assert ("endpoint_id",) not in columns
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_index_migrations_go_back_and_forth():
+    # given the database at the latest migrations
+    executor = MigrationExecutor(connection)
+    latest = [("webhooks", "0004_drop_unused_indexes"), ("deadletter", "0005_drop_unused_indexes")]
+    try:
+        # when they are unapplied, the dropped indexes come back
+        executor.migrate([("webhooks", "0003_endpoint_max_in_flight"), ("deadletter", "0004_support_group")])
+        names = index_names(Callback)
+        if connection.vendor == "postgresql":
+            assert any(name.endswith("_like") for name in names)
+        with connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, Callback._meta.db_table)
+        assert any(
+            details["columns"] == ["endpoint_id"] and details["index"] for details in constraints.values()
+        )
+    finally:
+        # and applied again, they go
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(latest)
+    assert not {name for name in index_names(Callback) if name.endswith("_like")}
