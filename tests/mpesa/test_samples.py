@@ -47,7 +47,7 @@ EXPECTED: dict[str, CallbackFacts] = {
         kind=CallbackKind.C2B_VALIDATION,
         is_success=None,
         amount=Decimal("5.00"),
-        receipt_number="RKL51ZDR4F",
+        receipt_number="",  # no money has moved: the TransID is not a receipt yet
         trans_id="RKL51ZDR4F",
         transaction_time=dt.datetime(2023, 11, 21, 9, 13, 25, tzinfo=UTC),
         account_reference="Sample Transaction",
@@ -196,6 +196,8 @@ def test_kind_values_are_exact():
         "c2b_confirmation",
         "b2c_result",
         "b2b_result",
+        "b2b_express_checkout",
+        "b2c_account_topup",
         "reversal_result",
         "transaction_status_result",
         "account_balance_result",
