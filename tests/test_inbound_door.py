@@ -168,7 +168,7 @@ def test_validation_relays_the_merchants_reject(client, receiver, endpoint_facto
     endpoint = endpoint_factory(user_id="shop1", validation_url=receiver.url("/validate"))
     receiver.script("/validate", Reply(body=b'{"ResultCode": "C2B00012", "ResultDesc": "Invalid account"}'))
     response, _ = validate(client, endpoint)
-    assert response.json() == {"ResultCode": "C2B00012", "ResultDesc": "Rejected"}
+    assert response.json() == {"ResultCode": "C2B00012", "ResultDesc": "Invalid account"}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from deadletter.models import DeadLetter
 from delivery.models import Delivery
 from tests.helpers import post_callback
-from tests.support import run_worker
+from tests.support import Reply, run_worker
 from webhooks.models import Callback
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -215,6 +216,76 @@ def test_a_payment_is_found_by_the_ids_people_quote(client, endpoint_factory):
     assert list(callbacks_matching("ws_CO_191220191020363925")) == [stk]
     assert list(callbacks_matching(c2b.trans_id)) == [c2b]
     assert list(callbacks_matching(b2c.conversation_id)) == [b2c]
-    assert list(callbacks_matching("149")) == [stk]
+    assert set(callbacks_matching("149")) == {stk, c2b}  # both documented samples are 2547*****149
     assert list(callbacks_matching("")) == []
     assert list(callbacks_matching("nothing-like-it")) == []
+
+
+# --- C2B: the URL (or the order of arrival) says what the message is ------------------------
+
+CORPUS = PAYLOADS / "corpus"
+VALIDATION_WITH_BALANCE = (CORPUS / "safaricom_c2b_validation_with_balance.json").read_bytes()
+
+
+def test_a_validation_never_counts_as_money_moved(client, endpoint_factory):
+    # Given an endpoint without a validation URL (its fallback answers)
+    endpoint = endpoint_factory(user_id="shop1")
+    # When Safaricom's validation sample (balance set) arrives on the validation path
+    client.generic(
+        "POST", endpoint.inbound_path + "/c2b-validation", VALIDATION_WITH_BALANCE, "application/json"
+    )
+    # Then it is kept as a validation, not a success, with no receipt
+    callback = Callback.objects.get()
+    assert (callback.kind, callback.is_success, callback.receipt_number) == ("c2b_validation", None, "")
+    assert callback.deliveries.get().priority == 5
+
+
+def test_a_confirmation_with_a_blank_balance_on_the_confirmation_path_is_a_success(client, endpoint_factory):
+    endpoint = endpoint_factory(user_id="shop1")
+    body = body_of({**payload("c2b_confirmation.json"), "OrgAccountBalance": ""})
+    response = client.generic("POST", endpoint.inbound_path + "/c2b-confirmation", body, "application/json")
+    assert response.json() == {"ResultCode": 0, "ResultDesc": "Success"}
+    callback = Callback.objects.get()
+    assert (callback.kind, callback.is_success, callback.receipt_number) == (
+        "c2b_confirmation",
+        True,
+        "LGR219G3EY",
+    )
+
+
+def test_on_a_shared_legacy_url_the_validation_is_asked_and_the_confirmation_follows(
+    client, receiver, endpoint_factory
+):
+    # Given a legacy endpoint whose validation URL rejects with its own text
+    endpoint_factory(user_id="old-shop", allow_legacy_path=True, validation_url=receiver.url("/validate"))
+    receiver.script("/validate", Reply(body=b'{"ResultCode": "C2B00012", "ResultDesc": "No such invoice"}'))
+    # When Safaricom's validation sample (balance set) comes to the bare path
+    response = client.generic("POST", "/webhook/old-shop", VALIDATION_WITH_BALANCE, "application/json")
+    # Then the merchant was asked and M-Pesa gets the merchant's rejection
+    assert response.json() == {"ResultCode": "C2B00012", "ResultDesc": "No such invoice"}
+    assert len(receiver.requests_to("/validate")) == 1
+    # And when the same TransID comes again, it is the confirmation
+    response = client.generic("POST", "/webhook/old-shop", VALIDATION_WITH_BALANCE, "application/json")
+    assert response.json() == {"ResultCode": 0, "ResultDesc": "Success"}
+    kinds = list(Callback.objects.order_by("id").values_list("kind", "is_success"))
+    assert kinds == [("c2b_validation", None), ("c2b_confirmation", True)]
+
+
+def test_an_unusable_2xx_validation_answer_is_a_dead_lettered_exchange(client, receiver, endpoint_factory):
+    # Given a validation URL that answers 200 with no accept/reject
+    endpoint = endpoint_factory(user_id="shop1", validation_url=receiver.url("/validate"))
+    receiver.script("/validate", Reply(body=b'{"ok": true}'))
+    # When a validation arrives
+    response = client.generic(
+        "POST", endpoint.inbound_path + "/c2b-validation", VALIDATION_WITH_BALANCE, "application/json"
+    )
+    # Then M-Pesa gets the fallback and the exchange is recorded as failed, in the dead-letter queue
+    assert response.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
+    delivery = Delivery.objects.get()
+    attempt = delivery.attempts.get()
+    assert (delivery.status, attempt.outcome, attempt.error_category) == (
+        "dead",
+        "dead_lettered",
+        "invalid_response",
+    )
+    assert DeadLetter.objects.filter(delivery=delivery).exists()

@@ -1,15 +1,20 @@
 """C2B validation: the one synchronous exchange. M-Pesa waits (about 8 s) for the merchant's accept/reject.
 
 The callback is kept and the exchange recorded as a delivery with one
-attempt, like any other; the merchant's answer is relayed to M-Pesa, or the
-endpoint's fallback when the merchant is slow, down or answers garbage.
-A failed exchange is dead-lettered; retrying it from the dead-letter queue
-delivers the notice to the endpoint's main URL (the accept/reject window has
-long passed by then).
+attempt, like any other; the merchant's answer is relayed to M-Pesa (a
+rejection with the merchant's own text), or the endpoint's fallback when the
+merchant is slow, down or answers something unusable. A failed exchange — no
+answer, an error status, or a 2xx whose body is no accept/reject — is
+dead-lettered; retrying it from the dead-letter queue delivers the notice to
+the endpoint's main URL (the accept/reject window has long passed by then).
+
+``inbound_facts`` decides, for the inbound door, whether a C2B-shaped body is a
+validation or a confirmation (see its docstring).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -19,12 +24,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from delivery import lifecycle
 from delivery.models import Delivery
-from delivery.policy import RetrySettings
-from delivery.sending import attempt_send
+from delivery.policy import AttemptDecision, AttemptOutcome, ErrorCategory, RetrySettings
 from delivery.transport import TransportResult
-from webhooks.models import Endpoint, ValidationFallback
-from webhooks.mpesa import CallbackFacts
+from webhooks.models import Callback, Endpoint, ValidationFallback
+from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
+from webhooks.mpesa.kinds import C2B_KINDS
 from webhooks.priorities import Priority, PriorityReason
 from webhooks.services import callback_create
 
@@ -33,6 +39,8 @@ logger = logging.getLogger(__name__)
 ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
 REJECT_OTHER = {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}
 _REJECT_CODE = re.compile(r"C2B0001[1-6]")
+# M-Pesa shows ResultDesc to nobody but logs it; keep the merchant's text, bounded.
+_MAX_DESCRIPTION_CHARS = 100
 # One try: a second would land after M-Pesa stopped waiting.
 _ONE_TRY = RetrySettings(max_attempts=1, initial_delay=0, multiplier=1, max_delay=0)
 
@@ -70,14 +78,9 @@ def c2b_validate(
         )
     budget = settings.C2B_VALIDATION_BUDGET_SECONDS
     connect_timeout = min(settings.DELIVERY_CONNECT_TIMEOUT, budget / 2)
-    _, result = attempt_send(
-        delivery,
-        url=endpoint.validation_url,
-        connect_timeout=connect_timeout,
-        total_timeout=budget,
-        retry=_ONE_TRY,
+    result, answer = _exchange(
+        delivery, url=endpoint.validation_url, connect_timeout=connect_timeout, budget=budget
     )
-    answer = merchant_answer(result)
     if answer is None:
         answer = fallback_answer(endpoint)
         logger.warning(
@@ -89,11 +92,79 @@ def c2b_validate(
     return answer
 
 
+def _exchange(
+    delivery: Delivery, *, url: str, connect_timeout: float, budget: float
+) -> tuple[TransportResult, dict[str, str] | None]:
+    """Send the validation request once and record the attempt, judged by the answer's use to M-Pesa.
+
+    ``delivery.sending.attempt_send`` would record a 2xx as delivered before the
+    body could be read; here the attempt is built first, and a 2xx without a
+    usable accept/reject is recorded as a dead-lettered ``invalid_response``.
+    """
+    from delivery import engine  # the engine imports this app's models: import when used
+
+    claim = lifecycle.lease_new(delivery, timeout_seconds=budget)
+    started_at = timezone.now()
+    request, refused = engine._request(claim, url=url, connect_timeout=connect_timeout, total_timeout=budget)
+    result = refused if refused is not None else engine._sender().send(request)
+    record = engine._record_of(engine._InFlight(claim, started_at, _ONE_TRY), result)
+    answer = merchant_answer(result)
+    if answer is None and record.decision.delivered:
+        record = dataclasses.replace(record, decision=unusable_answer_decision())
+    lifecycle.record_attempts([record])
+    engine._log_outcome(record, _ONE_TRY)
+    return result, answer
+
+
+def unusable_answer_decision() -> AttemptDecision:
+    """A 2xx that is no accept/reject: M-Pesa got the fallback, so the exchange failed."""
+    return AttemptDecision(
+        outcome=AttemptOutcome.DEAD_LETTERED,
+        category=ErrorCategory.INVALID_RESPONSE,
+        error_message="The validation URL answered 2xx without a usable ResultCode (0 or C2B00011-C2B00016)",
+    )
+
+
+def inbound_facts(*, endpoint: Endpoint, payload: dict[str, Any], hint: str | None) -> CallbackFacts:
+    """The facts of an inbound body; for a C2B body, whether it is a validation or a confirmation.
+
+    Precedence:
+
+    1. The URL suffix (``c2b-validation``/``c2b-confirmation``) settles it: the
+       success flag, receipt and priority follow what the URL says.
+    2. On the generic path, a blank ``OrgAccountBalance`` is a validation.
+    3. On the generic path of an endpoint with a validation URL, any other
+       C2B body is a validation the first time its ``TransID`` reaches this
+       endpoint, and a confirmation after that. M-Pesa always validates before it
+       confirms (when validation is enabled for the shortcode), and Safaricom's
+       own validation sample carries a balance, so the payload cannot tell.
+    4. Otherwise the payload's guess stands: a confirmation.
+
+    A merchant who uses validation should register the two C2B paths;
+    rule 3 is for endpoints that share one URL.
+    """
+    if hint:
+        return extract_facts(payload, c2b_kind=CallbackKind(hint.replace("-", "_")))
+    facts = extract_facts(payload)
+    if (
+        facts.kind is CallbackKind.C2B_CONFIRMATION
+        and endpoint.validation_url
+        and facts.trans_id
+        and not Callback.objects.filter(
+            endpoint=endpoint, trans_id=facts.trans_id, kind__in=C2B_KINDS
+        ).exists()
+    ):
+        return extract_facts(payload, c2b_kind=CallbackKind.C2B_VALIDATION)
+    return facts
+
+
 def merchant_answer(result: TransportResult) -> dict[str, str] | None:
     """The merchant's accept/reject as M-Pesa expects it, or ``None`` when there is no usable answer.
 
     Usable: a 2xx whose JSON body has ``ResultCode`` ``0``/``"0"`` (accept)
-    or one of M-Pesa's rejection codes ``C2B00011`` to ``C2B00016`` (reject).
+    or one of M-Pesa's rejection codes ``C2B00011`` to ``C2B00016`` (reject). A
+    rejection keeps the merchant's ``ResultDesc`` (cut to 100 characters), or
+    "Rejected" when it has none.
     """
     if result.status_code is None or not 200 <= result.status_code <= 299:
         return None
@@ -107,5 +178,7 @@ def merchant_answer(result: TransportResult) -> dict[str, str] | None:
     if code in (0, "0"):
         return ACCEPT
     if isinstance(code, str) and _REJECT_CODE.fullmatch(code):
-        return {"ResultCode": code, "ResultDesc": "Rejected"}
+        description = body.get("ResultDesc")
+        description = description.strip()[:_MAX_DESCRIPTION_CHARS] if isinstance(description, str) else ""
+        return {"ResultCode": code, "ResultDesc": description or "Rejected"}
     return None

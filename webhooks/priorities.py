@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import models
 
 from webhooks.mpesa import CallbackFacts, CallbackKind
+from webhooks.mpesa.kinds import INFORMATIONAL_KINDS
 
 
 class Priority(models.IntegerChoices):
@@ -50,11 +51,11 @@ PAYMENT_KINDS = frozenset(
         CallbackKind.C2B_CONFIRMATION,
         CallbackKind.B2C_RESULT,
         CallbackKind.B2B_RESULT,
+        CallbackKind.B2B_EXPRESS_CHECKOUT,
+        CallbackKind.B2C_ACCOUNT_TOPUP,
         CallbackKind.REVERSAL_RESULT,
     }
 )
-# Kinds that report on something rather than move money.
-INFORMATIONAL_KINDS = frozenset({CallbackKind.ACCOUNT_BALANCE_RESULT, CallbackKind.TRANSACTION_STATUS_RESULT})
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def choose_priority(
     2. with payment rules on: a failed payment (a payment kind with a result
        that is not success) → URGENT;
     3. an amount at or above the high-value threshold → HIGH;
-    4. an informational kind (account balance, transaction status) → LOW;
+    4. an informational kind (account balance, transaction status) whose query
+       succeeded → LOW (a failed one keeps the default: a failed result is never
+       LOW, whatever kind it was read as);
     5. otherwise the endpoint's default.
     """
     if override is not None:
@@ -91,6 +94,6 @@ def choose_priority(
             and facts.amount >= high_value_threshold
         ):
             return PriorityDecision(Priority.HIGH, PriorityReason.HIGH_VALUE)
-        if facts.kind in INFORMATIONAL_KINDS:
+        if facts.kind in INFORMATIONAL_KINDS and facts.is_success is True:
             return PriorityDecision(Priority.LOW, PriorityReason.INFORMATIONAL)
     return PriorityDecision(Priority(default), PriorityReason.ENDPOINT_DEFAULT)

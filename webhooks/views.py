@@ -18,12 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from daraja.api_errors import error_response
-from webhooks.c2b_validation import c2b_validate, fallback_answer
+from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
 from webhooks.selectors import endpoint_by_user_id, endpoint_for_inbound
-from webhooks.services import callback_receive, read_facts
+from webhooks.services import callback_receive
 from webhooks.sources import client_address, in_networks
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class InboundWebhookView(View):
                 "payload": payload,
                 "headers": kept_headers(request.headers),
                 "source_ip": source_ip,
-                "facts": read_facts(payload, kind_hint=hint),
+                "facts": inbound_facts(endpoint=endpoint, payload=payload, hint=hint),
             }
             if received["facts"].kind == CallbackKind.C2B_VALIDATION and endpoint.validation_url:
                 return json_answer(200, c2b_validate(**received))

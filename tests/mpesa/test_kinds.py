@@ -68,13 +68,53 @@ def test_reversal_failure_by_description():
     assert detect_kind(payload) is K.REVERSAL_RESULT
 
 
-def test_transaction_status_failure_with_occasion_reference():
+def test_a_failure_with_only_an_occasion_reads_as_a_payment_not_a_query():
+    # Given a failed result whose only marker is an Occasion (B2C requests carry one too)
     payload = bare_result(
         ResultCode=2001,
         ResultDesc="The initiator information is invalid.",
         ReferenceData={"ReferenceItem": {"Key": "Occasion", "Value": "xf"}},
     )
-    assert detect_kind(payload) is K.TRANSACTION_STATUS_RESULT
+    # Then it is read as a payment: informational kinds need a parameter only they carry
+    assert detect_kind(payload) is K.B2C_RESULT
+
+
+def test_safaricoms_b2b_failure_sample_is_a_b2b_payment_not_a_balance():
+    # Given the documented B2B failure: BOCompletedTime alone, "b2b" only in the URL
+    payload = bare_result(
+        ResultCode=2001,
+        ResultDesc="The initiator information is invalid.",
+        ResultParameters={"ResultParameter": {"Key": "BOCompletedTime", "Value": 20200120164825}},
+        ReferenceData={
+            "ReferenceItem": {
+                "Key": "QueueTimeoutURL",
+                "Value": "https://internalsandbox.safaricom.co.ke/mpesa/b2bresults/v1/submit",
+            }
+        },
+    )
+    assert detect_kind(payload) is K.B2B_RESULT
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        ("BusinessPayToBulk", K.B2C_ACCOUNT_TOPUP),
+        ("BusinessPayBill", K.B2B_RESULT),
+        ("BusinessBuyGoods", K.B2B_RESULT),
+        ("SalaryPayment", K.B2C_RESULT),
+        ("TransactionReversal", K.REVERSAL_RESULT),
+        ("AccountBalance", K.ACCOUNT_BALANCE_RESULT),
+    ],
+)
+def test_an_explicit_command_id_settles_the_kind(command, kind):
+    payload = bare_result(ResultCode=0, CommandID=command)
+    assert detect_kind(payload) is kind
+
+
+def test_a_topup_word_in_the_url_turns_a_b2b_shaped_result_into_a_b2c_topup():
+    payload = load("b2b_result.json")
+    payload["Result"]["ReferenceData"]["ReferenceItem"][1]["Value"] = "https://x.example/b2c-topup/queue"
+    assert detect_kind(payload) is K.B2C_ACCOUNT_TOPUP
 
 
 def test_b2b_failure_with_bill_reference():
@@ -91,9 +131,10 @@ def test_b2b_failure_with_bill_reference():
     [
         ("https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit", K.B2C_RESULT),
         ("https://internalsandbox.safaricom.co.ke/mpesa/reversalresults/v1/submit", K.REVERSAL_RESULT),
-        ("https://internalsandbox.safaricom.co.ke/mpesa/abresults/v1/submit", K.ACCOUNT_BALANCE_RESULT),
+        # URL words never make a result informational on their own: the payment reading is safer
+        ("https://internalsandbox.safaricom.co.ke/mpesa/abresults/v1/submit", K.B2C_RESULT),
         ("https://example.com/hooks/b2b/timeout", K.B2B_RESULT),
-        ("https://example.com/hooks/transactionstatus", K.TRANSACTION_STATUS_RESULT),
+        ("https://example.com/hooks/transactionstatus", K.B2C_RESULT),
         ("http://172.31.234.68:8888/Listener.php", K.B2C_RESULT),
     ],
 )
@@ -112,7 +153,8 @@ def test_parameters_outweigh_url_hint():
     ("keys", "kind"),
     [
         (["AccountBalance"], K.ACCOUNT_BALANCE_RESULT),
-        (["BOCompletedTime"], K.ACCOUNT_BALANCE_RESULT),
+        (["BOCompletedTime"], K.B2C_RESULT),  # shared by balance results and B2B failures
+        (["AccountBalance", "BOCompletedTime"], K.ACCOUNT_BALANCE_RESULT),
         (["OriginalTransactionID", "Amount"], K.REVERSAL_RESULT),
         (["ReceiptNo"], K.TRANSACTION_STATUS_RESULT),
         (["DebitPartyName", "DebitPartyName", "TransactionStatus"], K.TRANSACTION_STATUS_RESULT),

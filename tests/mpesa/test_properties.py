@@ -10,12 +10,13 @@ import json
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from webhooks.mpesa import CallbackFacts, CallbackKind, detect_kind, extract_facts
 from webhooks.mpesa.facts import _extract
 from webhooks.mpesa.kinds import _detect
+from webhooks.priorities import PAYMENT_KINDS, Priority, PriorityReason, choose_priority
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 SAMPLES = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(PAYLOADS.glob("*.json"))}
@@ -147,3 +148,83 @@ def test_msisdn_text_never_keeps_six_consecutive_digits(msisdn):
     masked = extract_facts(payload).phone_number_masked
     if not masked.startswith("sha256:"):
         assert not re.search(r"[0-9]{6}", masked)
+
+
+# --- no failed payment of any kind is ever LOW -----------------------------------------------
+
+_ANY_PARAMETER = st.sampled_from(
+    [
+        "AccountBalance",
+        "BOCompletedTime",
+        "OriginalTransactionID",
+        "ReceiptNo",
+        "TransactionStatus",
+        "FinalisedTime",
+        "InitiatedTime",
+        "ReasonType",
+        "DebitPartyName",
+        "CreditPartyName",
+        "TransactionAmount",
+        "TransactionReceipt",
+        "B2CUtilityAccountAvailableFunds",
+        "DebitPartyAffectedAccountBalance",
+        "InitiatorAccountCurrentBalance",
+        "Currency",
+        "Amount",
+        "TransCompletedTime",
+        "DebitPartyCharges",
+        "ReceiverPartyPublicName",
+    ]
+)
+_URLS = st.sampled_from(
+    [
+        "https://internalsandbox.safaricom.co.ke/mpesa/abresults/v1/submit",
+        "https://internalsandbox.safaricom.co.ke/mpesa/b2bresults/v1/submit",
+        "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit",
+        "https://x.example/transactionstatus/result",
+        "https://x.example/balance",
+        "https://x.example/topup",
+    ]
+)
+_FAILED_CODES = st.one_of(
+    st.integers(min_value=1, max_value=99999),
+    st.sampled_from(["1", "2001", "R000002", "SFC_IC0003", "4001", "1032"]),
+)
+
+
+@st.composite
+def failed_callbacks(draw):
+    code = draw(_FAILED_CODES)
+    shape = draw(st.sampled_from(["result", "stk", "express"]))
+    if shape == "stk":
+        return {
+            "Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "ResultCode": code, "ResultDesc": "x"}}
+        }
+    if shape == "express":
+        return {"resultCode": str(code), "resultDesc": "failed", "requestId": "r-1", "amount": "71.0"}
+    keys = draw(st.lists(_ANY_PARAMETER, max_size=4))
+    result = {
+        "ResultType": 0,
+        "ResultCode": code,
+        "ResultDesc": draw(st.sampled_from(["The initiator information is invalid.", "Failed", ""])),
+        "ConversationID": "AG_1",
+        "TransactionID": "OAK0000000",
+        "ResultParameters": {"ResultParameter": [{"Key": key, "Value": "1"} for key in keys]},
+        "ReferenceData": {"ReferenceItem": {"Key": "QueueTimeoutURL", "Value": draw(_URLS)}},
+    }
+    return {"Result": result}
+
+
+@given(failed_callbacks(), st.sampled_from(list(Priority)))
+def test_no_failed_payment_of_any_kind_gets_low_priority(payload, default):
+    # Given any failed callback, read as whatever kind
+    facts = extract_facts(payload)
+    assume(facts.is_success is False)
+    decision = choose_priority(default=default, use_payment_rules=True, facts=facts)
+    # Then no rule makes it LOW (only an endpoint whose own default is LOW can be); a failed
+    # payment kind is URGENT and records no receipt
+    assert decision.reason != PriorityReason.INFORMATIONAL
+    assert decision.priority != Priority.LOW or default == Priority.LOW
+    if facts.kind in PAYMENT_KINDS:
+        assert decision.priority == Priority.URGENT
+        assert facts.receipt_number == ""

@@ -193,4 +193,4 @@ def test_c2b_amount_garbage_keeps_the_rest():
     facts = extract_facts(payload)
     assert facts.kind is CallbackKind.C2B_CONFIRMATION
     assert facts.amount is None
-    assert facts.trans_id == "RKL51ZDR4F"
+    assert facts.trans_id == "LGR219G3EY"

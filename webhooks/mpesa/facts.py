@@ -9,10 +9,16 @@ STK callback                 ``Body.stkCallback``: ``ResultCode``/``ResultDesc``
                              ``MerchantRequestID``, ``CheckoutRequestID``; from
                              ``CallbackMetadata.Item`` (success only): ``Amount``,
                              ``MpesaReceiptNumber``, ``TransactionDate``, ``PhoneNumber``.
-C2B validation/confirmation  ``TransAmount``, ``TransID`` (receipt and trans id),
-                             ``TransTime``, ``BillRefNumber``, ``MSISDN``. No result
-                             code; ``is_success`` is ``True`` for a confirmation (the
-                             money moved) and ``None`` for a validation (it has not yet).
+C2B validation/confirmation  ``TransAmount``, ``TransID`` (trans id; the receipt of a
+                             confirmation only), ``TransTime``, ``BillRefNumber``,
+                             ``MSISDN``. No result code; ``is_success`` is ``True`` for a
+                             confirmation (the money moved) and ``None`` for a
+                             validation (it has not, and may never). The caller's
+                             ``c2b_kind`` (from the URL) overrides the payload's guess.
+B2B Express Checkout         the flat camelCase body: ``resultCode``/``resultDesc``,
+                             ``amount``, ``transactionId`` (receipt, on success),
+                             ``conversationID``, ``requestId`` (kept as the originator
+                             id; the correlation id), ``paymentReference``.
 Result kinds                 ``Result``: ``ResultCode``/``ResultDesc``, ``ConversationID``,
                              ``OriginatorConversationID``, ``TransactionID`` (trans id);
                              amount from ``TransactionAmount``/``Amount``; receipt from
@@ -44,7 +50,7 @@ from decimal import Decimal
 
 from ._shape import Params, as_dict, item_list, text
 from ._values import mask_phone, parse_amount, parse_time, party_phone, receipt_or_blank
-from .kinds import RESULT_KINDS, CallbackKind, detect_kind, reference_items, result_parameters
+from .kinds import C2B_KINDS, RESULT_KINDS, CallbackKind, detect_kind, reference_items, result_parameters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,19 +75,29 @@ class CallbackFacts:
     @property
     def correlation_id(self) -> str:
         """The de-duplication id of the kind: CheckoutRequestID (STK), TransID (C2B),
-        ConversationID or else OriginatorConversationID (result kinds, queue timeout); ``""`` otherwise."""
+        ConversationID or else OriginatorConversationID (result kinds, queue timeout), requestId
+        (B2B Express Checkout: the one id its failures carry too); ``""`` otherwise."""
         if self.kind is CallbackKind.STK_CALLBACK:
             return self.checkout_request_id
-        if self.kind in (CallbackKind.C2B_VALIDATION, CallbackKind.C2B_CONFIRMATION):
+        if self.kind in C2B_KINDS:
             return self.trans_id
+        if self.kind is CallbackKind.B2B_EXPRESS_CHECKOUT:
+            return self.originator_conversation_id or self.conversation_id
         if self.kind in RESULT_KINDS:
             return self.conversation_id or self.originator_conversation_id
         return ""
 
 
-def extract_facts(payload: object) -> CallbackFacts:
-    """The ``CallbackFacts`` of a parsed JSON body; never raises (see the module docstring)."""
+def extract_facts(payload: object, *, c2b_kind: CallbackKind | None = None) -> CallbackFacts:
+    """The ``CallbackFacts`` of a parsed JSON body; never raises (see the module docstring).
+
+    ``c2b_kind`` (validation or confirmation, known from the URL the body came to)
+    overrides the payload's guess for a C2B-shaped body, and so decides ``is_success``
+    and the receipt too; for any other shape it is ignored.
+    """
     kind = detect_kind(payload)
+    if c2b_kind in C2B_KINDS and kind in C2B_KINDS:
+        kind = c2b_kind
     try:
         return _extract(kind, payload)
     except Exception:  # a safety net only: _extract is written (and fuzzed) not to raise
@@ -92,8 +108,10 @@ def _extract(kind: CallbackKind, payload: object) -> CallbackFacts:
     body = as_dict(payload)
     if kind is CallbackKind.STK_CALLBACK:
         return _stk_facts(as_dict(as_dict(body.get("Body")).get("stkCallback")))
-    if kind in (CallbackKind.C2B_VALIDATION, CallbackKind.C2B_CONFIRMATION):
+    if kind in C2B_KINDS:
         return _c2b_facts(kind, body)
+    if kind is CallbackKind.B2B_EXPRESS_CHECKOUT:
+        return _express_checkout_facts(body)
     if kind in RESULT_KINDS:
         result = body.get("Result")
         return _result_facts(kind, result if isinstance(result, dict) else body)
@@ -126,11 +144,12 @@ def _stk_facts(callback: dict) -> CallbackFacts:
 
 def _c2b_facts(kind: CallbackKind, body: dict) -> CallbackFacts:
     trans_id = text(body.get("TransID"))
+    confirmed = kind is CallbackKind.C2B_CONFIRMATION
     return CallbackFacts(
         kind=kind,
-        is_success=True if kind is CallbackKind.C2B_CONFIRMATION else None,
+        is_success=True if confirmed else None,
         amount=parse_amount(body.get("TransAmount")),
-        receipt_number=trans_id,
+        receipt_number=trans_id if confirmed else "",
         trans_id=trans_id,
         transaction_time=parse_time(body.get("TransTime")),
         account_reference=text(body.get("BillRefNumber")),
@@ -161,14 +180,16 @@ def _result_facts(kind: CallbackKind, result: dict) -> CallbackFacts:
     params = result_parameters(result)
     references = reference_items(result)
     transaction_id = text(result.get("TransactionID"))
+    success = None if kind is CallbackKind.QUEUE_TIMEOUT else _success(code)
+    receipt = params.first_text(*_RECEIPT_KEYS) or receipt_or_blank(transaction_id)
     has_amount = kind not in (CallbackKind.ACCOUNT_BALANCE_RESULT, CallbackKind.QUEUE_TIMEOUT)
     return CallbackFacts(
         kind=kind,
         result_code=code,
         result_description=text(result.get("ResultDesc")),
-        is_success=None if kind is CallbackKind.QUEUE_TIMEOUT else _success(code),
+        is_success=success,
         amount=_first_amount(params, *_AMOUNT_KEYS) if has_amount else None,
-        receipt_number=params.first_text(*_RECEIPT_KEYS) or receipt_or_blank(transaction_id),
+        receipt_number="" if success is False else receipt,
         trans_id=transaction_id,
         conversation_id=text(result.get("ConversationID")),
         originator_conversation_id=text(result.get("OriginatorConversationID")),
@@ -176,6 +197,24 @@ def _result_facts(kind: CallbackKind, result: dict) -> CallbackFacts:
         account_reference=references.first_text("BillReferenceNumber")
         or params.first_text("BillReferenceNumber"),
         phone_number_masked=_party_phone(params),
+    )
+
+
+def _express_checkout_facts(body: dict) -> CallbackFacts:
+    code = text(body.get("resultCode"))
+    success = _success(code)
+    transaction_id = text(body.get("transactionId"))
+    return CallbackFacts(
+        kind=CallbackKind.B2B_EXPRESS_CHECKOUT,
+        result_code=code,
+        result_description=text(body.get("resultDesc")),
+        is_success=success,
+        amount=parse_amount(body.get("amount")),
+        receipt_number=receipt_or_blank(transaction_id) if success else "",
+        trans_id=transaction_id,
+        conversation_id=text(body.get("conversationID")),
+        originator_conversation_id=text(body.get("requestId")),
+        account_reference=text(body.get("paymentReference")),
     )
 
 

@@ -6,52 +6,57 @@
 2. ``Body.stkCallback`` present → ``STK_CALLBACK`` (whatever is inside it).
 3. ``Result`` is an object → one of the result kinds, or ``QUEUE_TIMEOUT`` (below).
 4. Any of ``TransactionType``/``TransID``/``BillRefNumber``/``MSISDN`` at top level → C2B.
-   Validation and confirmation bodies have the same fields; the only difference in
-   the published samples is ``OrgAccountBalance``: empty on validation, the
-   shortcode's balance after the payment on confirmation. So: ``OrgAccountBalance``
-   present and blank (``""``, whitespace, ``null``, or not a scalar) →
-   ``C2B_VALIDATION``; a value (``"0.00"`` included) or no such key at all →
-   ``C2B_CONFIRMATION``. The absent-key case leans to confirmation because a
-   confirmation is the record that money moved, and losing one is the worse
-   mistake. The URL the body arrived on is the authoritative signal where the
-   caller has one.
-5. A flat object whose ``ResultDesc`` mentions a timeout → ``QUEUE_TIMEOUT``.
-6. Anything else → ``UNKNOWN``.
+   ``OrgAccountBalance`` present and blank → ``C2B_VALIDATION``; anything else →
+   ``C2B_CONFIRMATION``. This is only the payload's guess: Safaricom's own
+   validation sample carries a balance, so the URL the body arrived on (or, on the
+   generic path, ``webhooks.c2b_validation.inbound_facts``) decides where it can.
+5. A flat camelCase object with ``resultCode`` and one of ``requestId``,
+   ``conversationID``, ``transactionId``, ``paymentReference`` → ``B2B_EXPRESS_CHECKOUT``
+   (the USSD-push-to-till callback, the only one Daraja sends in camelCase).
+6. A flat object whose ``ResultDesc`` mentions a timeout → ``QUEUE_TIMEOUT``.
+7. Anything else → ``UNKNOWN``.
 
 Queue timeout (no sample is published; M-Pesa posts it to the ``QueueTimeOutURL``,
 often the same URL as the ``ResultURL``): a ``Result`` object with **no**
 ``ResultParameters`` items whose ``ResultDesc`` says "timeout", "time out",
 "time-out" or "timed out" (any case), or such a flat ``ResultDesc`` without the
 ``Result`` wrapper. A result carrying parameters was processed, so it is never a
-timeout whatever its description. ``ResultType`` is not used: Daraja documents it
-as a resend marker (usually 0), not as a timeout flag.
+timeout whatever its description.
 
-Result kinds are told apart by scoring marker keys (each distinct key counts once):
+Result kinds are decided on the structure Safaricom documents, with one aim above
+the others: **a payment result is never taken for an informational one** (an
+informational kind is delivered at LOW priority; a failed payment is URGENT).
 
-- ``ResultParameters`` keys: ``AccountBalance`` (5) and ``BOCompletedTime`` (2) →
-  account balance; ``OriginalTransactionID`` (5), ``CreditPartyPublicName``,
-  ``DebitPartyPublicName``, ``Charge`` (1 each) → reversal; ``ReceiptNo``,
-  ``TransactionStatus`` (3), ``InitiatedTime``, ``FinalisedTime``, ``ReasonType``
-  (2), ``DebitPartyName``, ``CreditPartyName``, ``DebitAccountType``,
-  ``TransactionReason``, ``DebitPartyCharges`` (1) → transaction status;
-  ``DebitPartyAffectedAccountBalance``, ``InitiatorAccountCurrentBalance`` (3),
-  ``DebitAccountCurrentBalance`` (2), ``Currency``, ``ReceiverPartyPublicName``,
-  ``DebitPartyCharges`` (1) → B2B; ``TransactionAmount``, ``TransactionReceipt``,
-  ``TransactionCompletedDateTime`` and every ``B2C…`` key (2), ``ReceiverPartyPublicName``
-  (1) → B2C. Keys shared by several kinds (``Amount``, ``TransCompletedTime``,
-  ``DebitAccountBalance``) score nothing.
-- ``ReferenceData`` keys: ``BillReferenceNumber`` (3) → B2B; ``Occasion`` (1) →
-  transaction status.
-- A ``ResultCode`` like ``R000001`` (2) or a ``ResultDesc`` mentioning "revers" (2) → reversal.
-- Words in the echoed ``QueueTimeoutURL``/``ResultURL`` reference value (1 each):
-  ``b2c…`` → B2C, ``b2b…`` → B2B, ``reversal…`` → reversal, ``abresult…``/
-  ``accountbalance…``/``balance…`` → account balance, ``transactionstatus…``/
-  ``tsresult…`` → transaction status.
-
-The highest score wins; ties go to account balance, reversal, transaction status,
-B2B, B2C in that order. With no marker at all (typically a failed result without
-parameters) the best generic guess is ``B2C_RESULT``, the commonest result callback
-and the shape of the published failure sample.
+1. An explicit ``CommandID`` (or ``ActionType``) — on the ``Result`` object, among
+   its parameters or its reference items — settles it: ``BusinessPayToBulk`` → B2C
+   account top-up; ``BusinessPayBill``/``BusinessBuyGoods``/``MerchantToMerchantTransfer``…
+   → B2B; ``SalaryPayment``/``BusinessPayment``/``PromotionPayment`` → B2C;
+   ``TransactionReversal`` → reversal; ``TransactionStatusQuery`` → transaction status;
+   ``AccountBalance`` → account balance.
+2. Otherwise marker keys score (each distinct key counts once). Parameters only one
+   kind carries: ``AccountBalance`` → account balance; ``OriginalTransactionID`` →
+   reversal; ``ReceiptNo``, ``TransactionStatus``, ``FinalisedTime``, ``InitiatedTime``,
+   ``ReasonType`` → transaction status; ``TransactionReceipt``, ``TransactionAmount``,
+   ``TransactionCompletedDateTime`` and every ``B2C…`` key → B2C;
+   ``DebitPartyAffectedAccountBalance``, ``InitiatorAccountCurrentBalance``,
+   ``DebitAccountCurrentBalance``, ``Currency`` and the reference item
+   ``BillReferenceNumber`` → B2B. Weaker hints: ``CreditPartyPublicName``,
+   ``DebitPartyPublicName``, ``Charge``, an ``R000001``-like ``ResultCode`` or a
+   ``ResultDesc`` mentioning "revers" → reversal. ``BOCompletedTime``, ``Amount``,
+   ``TransCompletedTime``, ``DebitAccountBalance`` and ``DebitPartyCharges`` are carried
+   by several kinds (Safaricom's B2B *failure* sample has only ``BOCompletedTime``)
+   and score nothing.
+3. Words in the echoed ``QueueTimeoutURL``/``ResultURL`` are a hint only (1 point):
+   ``b2c…`` → B2C, ``b2b…`` → B2B, ``reversal…`` → reversal; ``abresult…``/``balance…``
+   and ``transactionstatus…``/``tsresult…`` → the query kinds; ``topup…``/``paytobulk…``
+   turn a B2B-shaped result into a B2C account top-up (its documented result is
+   otherwise the B2B result, key for key).
+4. An informational kind (account balance, transaction status) is chosen only when
+   a parameter that only it carries is present; URL words alone never make a result
+   informational. Among the rest the highest score wins; ties go to the payments
+   first (B2B, B2C, reversal), then transaction status, then account balance.
+   With no marker at all (typically a failed result without parameters) the guess is
+   ``B2C_RESULT``, a payment, the commonest result callback.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class CallbackKind(enum.StrEnum):
     C2B_CONFIRMATION = "c2b_confirmation"
     B2C_RESULT = "b2c_result"
     B2B_RESULT = "b2b_result"
+    B2B_EXPRESS_CHECKOUT = "b2b_express_checkout"
+    B2C_ACCOUNT_TOPUP = "b2c_account_topup"
     REVERSAL_RESULT = "reversal_result"
     TRANSACTION_STATUS_RESULT = "transaction_status_result"
     ACCOUNT_BALANCE_RESULT = "account_balance_result"
@@ -86,45 +93,67 @@ RESULT_KINDS = frozenset(
     {
         CallbackKind.B2C_RESULT,
         CallbackKind.B2B_RESULT,
+        CallbackKind.B2C_ACCOUNT_TOPUP,
         CallbackKind.REVERSAL_RESULT,
         CallbackKind.TRANSACTION_STATUS_RESULT,
         CallbackKind.ACCOUNT_BALANCE_RESULT,
         CallbackKind.QUEUE_TIMEOUT,
     }
 )
+C2B_KINDS = frozenset({CallbackKind.C2B_VALIDATION, CallbackKind.C2B_CONFIRMATION})
+#: Kinds that report on something rather than move money.
+INFORMATIONAL_KINDS = frozenset({CallbackKind.ACCOUNT_BALANCE_RESULT, CallbackKind.TRANSACTION_STATUS_RESULT})
 
 C2B_KEYS = ("TransactionType", "TransID", "BillRefNumber", "MSISDN")
+EXPRESS_CHECKOUT_KEYS = ("requestId", "conversationID", "transactionId", "paymentReference")
 
 _K = CallbackKind
-_PARAM_MARKERS: dict[str, tuple[tuple[CallbackKind, int], ...]] = {
-    "AccountBalance": ((_K.ACCOUNT_BALANCE_RESULT, 5),),
-    "BOCompletedTime": ((_K.ACCOUNT_BALANCE_RESULT, 2),),
-    "OriginalTransactionID": ((_K.REVERSAL_RESULT, 5),),
-    "CreditPartyPublicName": ((_K.REVERSAL_RESULT, 1),),
-    "DebitPartyPublicName": ((_K.REVERSAL_RESULT, 1),),
-    "Charge": ((_K.REVERSAL_RESULT, 1),),
-    "ReceiptNo": ((_K.TRANSACTION_STATUS_RESULT, 3),),
-    "TransactionStatus": ((_K.TRANSACTION_STATUS_RESULT, 3),),
-    "InitiatedTime": ((_K.TRANSACTION_STATUS_RESULT, 2),),
-    "FinalisedTime": ((_K.TRANSACTION_STATUS_RESULT, 2),),
-    "ReasonType": ((_K.TRANSACTION_STATUS_RESULT, 2),),
-    "DebitPartyName": ((_K.TRANSACTION_STATUS_RESULT, 1),),
-    "CreditPartyName": ((_K.TRANSACTION_STATUS_RESULT, 1),),
-    "DebitAccountType": ((_K.TRANSACTION_STATUS_RESULT, 1),),
-    "TransactionReason": ((_K.TRANSACTION_STATUS_RESULT, 1),),
-    "DebitPartyCharges": ((_K.TRANSACTION_STATUS_RESULT, 1), (_K.B2B_RESULT, 1)),
-    "DebitPartyAffectedAccountBalance": ((_K.B2B_RESULT, 3),),
-    "InitiatorAccountCurrentBalance": ((_K.B2B_RESULT, 3),),
-    "DebitAccountCurrentBalance": ((_K.B2B_RESULT, 2),),
-    "Currency": ((_K.B2B_RESULT, 1),),
-    "ReceiverPartyPublicName": ((_K.B2B_RESULT, 1), (_K.B2C_RESULT, 1)),
-    "TransactionAmount": ((_K.B2C_RESULT, 2),),
-    "TransactionReceipt": ((_K.B2C_RESULT, 2),),
-    "TransactionCompletedDateTime": ((_K.B2C_RESULT, 2),),
+# Parameters that only one kind carries (weight 3) and weaker hints (weight 1).
+_PARAM_MARKERS: dict[str, tuple[CallbackKind, int]] = {
+    "AccountBalance": (_K.ACCOUNT_BALANCE_RESULT, 3),
+    "OriginalTransactionID": (_K.REVERSAL_RESULT, 3),
+    "CreditPartyPublicName": (_K.REVERSAL_RESULT, 1),
+    "DebitPartyPublicName": (_K.REVERSAL_RESULT, 1),
+    "Charge": (_K.REVERSAL_RESULT, 1),
+    "ReceiptNo": (_K.TRANSACTION_STATUS_RESULT, 3),
+    "TransactionStatus": (_K.TRANSACTION_STATUS_RESULT, 3),
+    "InitiatedTime": (_K.TRANSACTION_STATUS_RESULT, 3),
+    "FinalisedTime": (_K.TRANSACTION_STATUS_RESULT, 3),
+    "ReasonType": (_K.TRANSACTION_STATUS_RESULT, 3),
+    "DebitPartyAffectedAccountBalance": (_K.B2B_RESULT, 3),
+    "InitiatorAccountCurrentBalance": (_K.B2B_RESULT, 3),
+    "DebitAccountCurrentBalance": (_K.B2B_RESULT, 3),
+    "Currency": (_K.B2B_RESULT, 1),
+    "TransactionAmount": (_K.B2C_RESULT, 3),
+    "TransactionReceipt": (_K.B2C_RESULT, 3),
+    "TransactionCompletedDateTime": (_K.B2C_RESULT, 3),
 }
 _REFERENCE_MARKERS: dict[str, tuple[CallbackKind, int]] = {
     "BillReferenceNumber": (_K.B2B_RESULT, 3),
-    "Occasion": (_K.TRANSACTION_STATUS_RESULT, 1),
+}
+#: Informational kinds need one of these to be chosen at all.
+_DECISIVE_FOR_INFORMATIONAL: dict[CallbackKind, frozenset[str]] = {
+    _K.ACCOUNT_BALANCE_RESULT: frozenset({"AccountBalance"}),
+    _K.TRANSACTION_STATUS_RESULT: frozenset(
+        {"ReceiptNo", "TransactionStatus", "InitiatedTime", "FinalisedTime", "ReasonType"}
+    ),
+}
+_COMMANDS: dict[str, CallbackKind] = {
+    "businesspaytobulk": _K.B2C_ACCOUNT_TOPUP,
+    "businesspaybill": _K.B2B_RESULT,
+    "businessbuygoods": _K.B2B_RESULT,
+    "disbursefundstobusiness": _K.B2B_RESULT,
+    "businesstobusinesstransfer": _K.B2B_RESULT,
+    "merchanttomerchanttransfer": _K.B2B_RESULT,
+    "merchanttransferfrommerchanttoworking": _K.B2B_RESULT,
+    "merchantservicesmmfaccounttransfer": _K.B2B_RESULT,
+    "agencyfloatadvance": _K.B2B_RESULT,
+    "salarypayment": _K.B2C_RESULT,
+    "businesspayment": _K.B2C_RESULT,
+    "promotionpayment": _K.B2C_RESULT,
+    "transactionreversal": _K.REVERSAL_RESULT,
+    "transactionstatusquery": _K.TRANSACTION_STATUS_RESULT,
+    "accountbalance": _K.ACCOUNT_BALANCE_RESULT,
 }
 _URL_WORDS: tuple[tuple[str, CallbackKind], ...] = (
     ("b2c", _K.B2C_RESULT),
@@ -136,12 +165,14 @@ _URL_WORDS: tuple[tuple[str, CallbackKind], ...] = (
     ("transactionstatus", _K.TRANSACTION_STATUS_RESULT),
     ("tsresult", _K.TRANSACTION_STATUS_RESULT),
 )
+_TOPUP_WORDS = ("topup", "paytobulk")
+# Payments first: when two kinds stay possible, the payment is the safer reading.
 _TIE_ORDER = (
-    _K.ACCOUNT_BALANCE_RESULT,
-    _K.REVERSAL_RESULT,
-    _K.TRANSACTION_STATUS_RESULT,
     _K.B2B_RESULT,
     _K.B2C_RESULT,
+    _K.REVERSAL_RESULT,
+    _K.TRANSACTION_STATUS_RESULT,
+    _K.ACCOUNT_BALANCE_RESULT,
 )
 _TIMEOUT_WORDS = re.compile(r"time[\s_-]*out|timed[\s_-]*out", re.IGNORECASE)
 _REVERSAL_CODE = re.compile(r"R\d+", re.IGNORECASE)
@@ -166,13 +197,15 @@ def _detect(payload: object) -> CallbackKind:
         return result_kind(result)
     if any(key in payload for key in C2B_KEYS):
         return c2b_kind(payload)
+    if "resultCode" in payload and any(key in payload for key in EXPRESS_CHECKOUT_KEYS):
+        return CallbackKind.B2B_EXPRESS_CHECKOUT
     if "Result" not in payload and is_timeout_notice(payload):
         return CallbackKind.QUEUE_TIMEOUT
     return CallbackKind.UNKNOWN
 
 
 def c2b_kind(payload: dict) -> CallbackKind:
-    """Validation when ``OrgAccountBalance`` is present and blank, else confirmation."""
+    """Validation when ``OrgAccountBalance`` is present and blank, else confirmation (a guess: see above)."""
     if "OrgAccountBalance" in payload and not text(payload.get("OrgAccountBalance")):
         return CallbackKind.C2B_VALIDATION
     return CallbackKind.C2B_CONFIRMATION
@@ -197,29 +230,53 @@ def result_kind(result: dict) -> CallbackKind:
     """Classify the contents of a top-level ``Result`` object (see the module docstring)."""
     if is_timeout_notice(result):
         return CallbackKind.QUEUE_TIMEOUT
-    scores = dict.fromkeys(_TIE_ORDER, 0)
-    for name in result_parameters(result).names:
-        markers = _PARAM_MARKERS.get(name, ())
-        if not markers and name.startswith("B2C"):
-            markers = ((CallbackKind.B2C_RESULT, 2),)
-        for kind, weight in markers:
-            scores[kind] += weight
+    params = result_parameters(result)
     references = reference_items(result)
+    if (commanded := _command_kind(result, params, references)) is not None:
+        return commanded
+    scores = dict.fromkeys(_TIE_ORDER, 0)
+    for name in params.names:
+        kind, weight = _PARAM_MARKERS.get(name) or (
+            (_K.B2C_RESULT, 3) if name.startswith("B2C") else (None, 0)
+        )
+        if kind is not None:
+            scores[kind] += weight
     for name in references.names:
         if name in _REFERENCE_MARKERS:
             kind, weight = _REFERENCE_MARKERS[name]
             scores[kind] += weight
     if _REVERSAL_CODE.fullmatch(text(result.get("ResultCode"))):
-        scores[CallbackKind.REVERSAL_RESULT] += 2
+        scores[CallbackKind.REVERSAL_RESULT] += 1
     if "revers" in text(result.get("ResultDesc")).lower():
-        scores[CallbackKind.REVERSAL_RESULT] += 2
-    for kind in _url_hints(references):
+        scores[CallbackKind.REVERSAL_RESULT] += 1
+    words = _url_tokens(references)
+    for kind in _url_hints(words):
         scores[kind] += 1
+    for kind, decisive in _DECISIVE_FOR_INFORMATIONAL.items():
+        if not decisive & params.names:
+            scores[kind] = 0  # never informational on URL words or shared keys alone
     best = max(_TIE_ORDER, key=lambda kind: scores[kind])  # max keeps the first of equal scores
-    return best if scores[best] > 0 else CallbackKind.B2C_RESULT
+    if scores[best] <= 0:
+        return CallbackKind.B2C_RESULT
+    if best is CallbackKind.B2B_RESULT and any(word in "".join(words) for word in _TOPUP_WORDS):
+        return CallbackKind.B2C_ACCOUNT_TOPUP
+    return best
 
 
-def _url_hints(references: Params) -> set[CallbackKind]:
+def _command_kind(result: dict, params: Params, references: Params) -> CallbackKind | None:
+    candidates = [result.get("CommandID"), result.get("ActionType")]
+    for source in (params, references):
+        candidates += source.all("CommandID") + source.all("ActionType")
+    for value in candidates:
+        if (kind := _COMMANDS.get(text(value).lower())) is not None:
+            return kind
+    return None
+
+
+def _url_tokens(references: Params) -> list[str]:
     words = " ".join(text(v) for v in references.all("QueueTimeoutURL") + references.all("ResultURL"))
-    tokens = [token for token in re.split(r"[^a-z0-9]+", words.lower()) if token]
+    return [token for token in re.split(r"[^a-z0-9]+", words.lower()) if token]
+
+
+def _url_hints(tokens: list[str]) -> set[CallbackKind]:
     return {kind for prefix, kind in _URL_WORDS for token in tokens if token.startswith(prefix)}

@@ -119,6 +119,12 @@ def endpoint_summary(endpoint: Endpoint, *, created: bool) -> dict:
         "inbound_path": endpoint.inbound_path,
         "c2b_validation_path": endpoint.inbound_path + "/c2b-validation",
         "c2b_confirmation_path": endpoint.inbound_path + "/c2b-confirmation",
+        # Which Daraja setting gets which path (prefix each with https://<relay host>).
+        "register_with_mpesa": {
+            "C2B ValidationURL": endpoint.inbound_path + "/c2b-validation",
+            "C2B ConfirmationURL": endpoint.inbound_path + "/c2b-confirmation",
+            "STK CallBackURL, ResultURL and QueueTimeOutURL": endpoint.inbound_path,
+        },
         "active": endpoint.is_active,
         "default_priority": Priority(endpoint.default_priority).queue_name,
         "priority_override": (
