@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("webhooks", "0003_endpoint_max_in_flight"),
+        ("webhooks", "0004_drop_unused_indexes"),
     ]
 
     operations = [
