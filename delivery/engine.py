@@ -24,10 +24,12 @@ a time (``deliver_one``, ``send_claimed``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,7 +49,7 @@ from delivery.circuit import (
 from delivery.destinations import DestinationRefused, check_destination
 from delivery.lifecycle import AttemptRecord, Claim
 from delivery.models import Delivery
-from delivery.policy import AttemptOutcome, RetrySettings, decide_attempt
+from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings, decide_attempt
 from delivery.sender import SendRequest, process_sender
 from delivery.sending import redact_url
 from delivery.services import endpoint_release_waiting
@@ -230,9 +232,19 @@ def deliver_one(delivery_id: int) -> str:
 
 
 def send_claimed(
-    claim: Claim, *, url: str, connect_timeout: float, total_timeout: float, retry: RetrySettings
+    claim: Claim,
+    *,
+    url: str,
+    connect_timeout: float,
+    total_timeout: float,
+    retry: RetrySettings,
+    judge: Callable[[TransportResult, AttemptDecision], AttemptDecision] | None = None,
 ) -> tuple[str, TransportResult]:
-    """Send a claimed delivery to ``url`` now and record the attempt (the C2B validation exchange)."""
+    """Send a claimed delivery to ``url`` now and record the attempt (the C2B validation exchange).
+
+    ``judge``, when given, may replace the policy's decision before it is
+    recorded (the C2B exchange fails a 2xx whose body is no usable answer).
+    """
     started_at = timezone.now()
     request, refused = _request(claim, url=url, connect_timeout=connect_timeout, total_timeout=total_timeout)
     if refused is not None:
@@ -241,6 +253,8 @@ def send_claimed(
         _log_sending(claim, url, retry)
         result = _sender().send(request)
     record = _record_of(_InFlight(claim, started_at, retry), result)
+    if judge is not None:
+        record = dataclasses.replace(record, decision=judge(result, record.decision))
     lifecycle.record_attempts([record])
     _log_outcome(record, retry)
     return record.decision.outcome, result

@@ -14,7 +14,6 @@ validation or a confirmation (see its docstring).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
@@ -24,9 +23,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import lifecycle
 from delivery.models import Delivery
 from delivery.policy import AttemptDecision, AttemptOutcome, ErrorCategory, RetrySettings
+from delivery.sending import attempt_send
 from delivery.transport import TransportResult
 from webhooks.models import Callback, Endpoint, ValidationFallback
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
@@ -97,22 +96,19 @@ def _exchange(
 ) -> tuple[TransportResult, dict[str, str] | None]:
     """Send the validation request once and record the attempt, judged by the answer's use to M-Pesa.
 
-    ``delivery.sending.attempt_send`` would record a 2xx as delivered before the
-    body could be read; here the attempt is built first, and a 2xx without a
-    usable accept/reject is recorded as a dead-lettered ``invalid_response``.
+    A 2xx without a usable accept/reject is recorded as a dead-lettered
+    ``invalid_response`` (the policy alone would call any 2xx delivered).
     """
-    from delivery import engine  # the engine imports this app's models: import when used
 
-    claim = lifecycle.lease_new(delivery, timeout_seconds=budget)
-    started_at = timezone.now()
-    request, refused = engine._request(claim, url=url, connect_timeout=connect_timeout, total_timeout=budget)
-    result = refused if refused is not None else engine._sender().send(request)
-    record = engine._record_of(engine._InFlight(claim, started_at, _ONE_TRY), result)
+    def judge(result: TransportResult, decision: AttemptDecision) -> AttemptDecision:
+        if decision.delivered and merchant_answer(result) is None:
+            return unusable_answer_decision()
+        return decision
+
+    _, result = attempt_send(
+        delivery, url=url, connect_timeout=connect_timeout, total_timeout=budget, retry=_ONE_TRY, judge=judge
+    )
     answer = merchant_answer(result)
-    if answer is None and record.decision.delivered:
-        record = dataclasses.replace(record, decision=unusable_answer_decision())
-    lifecycle.record_attempts([record])
-    engine._log_outcome(record, _ONE_TRY)
     return result, answer
 
 
