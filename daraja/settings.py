@@ -101,7 +101,7 @@ else:
     sqlite_options["timeout"] = env.int("SQLITE_TIMEOUT", default=20)
     # Writers take the lock when their transaction begins, so two never deadlock upgrading a read lock
     # (SQLite answers that with an immediate "database is locked", whatever the timeout); WAL lets
-    # readers go on while one writes. A worker's delivery threads write concurrently.
+    # readers go on while one writes. Web threads and workers write concurrently.
     sqlite_options["transaction_mode"] = "IMMEDIATE"
     sqlite_options["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     # The tests' database is a file too: SQLite's shared in-memory database locks whole tables and
