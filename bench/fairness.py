@@ -131,11 +131,10 @@ def _hanging_outcome(run: Run, label: str, user_id: str, load) -> dict:
         observed.update(state)
         statuses = state["deliveries"]
         accounted = sum(statuses.get(s, 0) for s in ("delivered", "held", "dead", "delivering"))
-        return (
-            state["circuit"] == "open"
-            and statuses.get("delivering", 0) <= 1  # the circuit's probe, if one is out
-            and accounted == acked
-        )
+        in_flight = statuses.get("delivering", 0)
+        # Settled: the circuit is open with at most its probe out, or (a hang shorter than the
+        # timeout) nothing is in flight any more; either way every callback is accounted for.
+        return accounted == acked and (in_flight == 0 or (state["circuit"] == "open" and in_flight <= 1))
 
     # Attempts that began before the circuit opened end within one attempt's time: wait that out too.
     is_settled = wait_until(settled, timeout=settle_budget, interval=1.0)

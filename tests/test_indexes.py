@@ -1,4 +1,4 @@
-"""Indexes that earn their place on the webhooks and dead-letter tables (the migrations' result).
+"""Indexes that earn their place on the webhooks, delivery and dead-letter tables (the migrations' result).
 
 The test database is built by the migrations, so what is checked here is
 what an upgraded production database has.
@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from deadletter.models import DeadLetter
+from delivery.models import Delivery, DeliveryAttempt
 from webhooks.models import Callback, Endpoint
 
 
@@ -26,8 +27,8 @@ def index_names(model) -> set[str]:
 
 
 @pytest.mark.django_db
-def test_no_like_index_is_left_on_the_webhooks_and_dead_letter_tables():
-    for model in (Callback, Endpoint, DeadLetter):
+def test_no_like_index_is_left_on_the_webhooks_delivery_and_dead_letter_tables():
+    for model in (Callback, Endpoint, DeadLetter, Delivery, DeliveryAttempt):
         assert not {name for name in index_names(model) if name.endswith("_like")}, model
 
 
@@ -46,7 +47,7 @@ def test_callbacks_keep_the_indexes_their_queries_use_and_nothing_a_composite_co
 def test_the_index_migrations_go_back_and_forth():
     # given the database at the latest migrations
     executor = MigrationExecutor(connection)
-    latest = [("webhooks", "0004_drop_unused_indexes"), ("deadletter", "0005_drop_unused_indexes")]
+    latest = executor.loader.graph.leaf_nodes()
     try:
         # when they are unapplied, the dropped indexes come back
         executor.migrate([("webhooks", "0003_endpoint_max_in_flight"), ("deadletter", "0004_support_group")])
@@ -64,3 +65,13 @@ def test_the_index_migrations_go_back_and_forth():
         executor.loader.build_graph()
         executor.migrate(latest)
     assert not {name for name in index_names(Callback) if name.endswith("_like")}
+
+
+@pytest.mark.django_db
+def test_deliveries_have_the_claim_indexes_and_no_single_column_index_they_cover():
+    names, columns = index_names(Delivery), set(indexes(Delivery).values())
+    assert {"delivery_claim_idx", "delivery_inflight_idx", "delivery_due_idx"} <= names
+    for column in ("status", "priority", "next_attempt_at"):
+        assert (column,) not in columns, column
+    # attempts: the unique (delivery, attempt number) key leads with the delivery
+    assert ("delivery_id",) not in set(indexes(DeliveryAttempt).values())

@@ -3,11 +3,12 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from daraja.migration_ops import AddIndexSafely
+from daraja.migration_ops import AddIndexSafely, DropFieldIndexesSafely
 
 
 class Migration(migrations.Migration):
-    # The claim indexes are built CONCURRENTLY on Postgres (daraja.migration_ops), outside a transaction.
+    # Indexes are built and dropped CONCURRENTLY on Postgres (daraja.migration_ops), outside a transaction;
+    # the new columns are nullable or have a constant default, which Postgres adds without rewriting the table.
     atomic = False
 
     dependencies = [
@@ -26,25 +27,39 @@ class Migration(migrations.Migration):
             name='lease_token',
             field=models.CharField(blank=True, default='', editable=False, max_length=32),
         ),
-        migrations.AlterField(
-            model_name='delivery',
-            name='next_attempt_at',
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AlterField(
-            model_name='delivery',
-            name='priority',
-            field=models.PositiveSmallIntegerField(choices=[(20, 'Urgent'), (10, 'High'), (5, 'Normal'), (1, 'Low')]),
-        ),
-        migrations.AlterField(
-            model_name='delivery',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('delivering', 'Delivering'), ('retrying', 'Retrying'), ('delivered', 'Delivered'), ('dead', 'Dead-lettered'), ('held', 'Held (endpoint paused or circuit open)')], default='pending', max_length=16),
-        ),
-        migrations.AlterField(
-            model_name='deliveryattempt',
-            name='delivery',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='delivery.delivery'),
+        # LIKE twins nothing uses (webhook ids, categories and outcomes are matched whole).
+        DropFieldIndexesSafely('delivery', ['webhook_id']),
+        DropFieldIndexesSafely('deliveryattempt', ['error_category', 'outcome']),
+        # The single-column indexes the claim and due indexes make redundant: dropped CONCURRENTLY on
+        # Postgres (status also has a varchar_pattern_ops twin there), the model state told separately.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+            migrations.AlterField(
+                model_name='delivery',
+                name='next_attempt_at',
+                field=models.DateTimeField(blank=True, null=True),
+            ),
+            migrations.AlterField(
+                model_name='delivery',
+                name='priority',
+                field=models.PositiveSmallIntegerField(choices=[(20, 'Urgent'), (10, 'High'), (5, 'Normal'), (1, 'Low')]),
+            ),
+            migrations.AlterField(
+                model_name='delivery',
+                name='status',
+                field=models.CharField(choices=[('pending', 'Pending'), ('delivering', 'Delivering'), ('retrying', 'Retrying'), ('delivered', 'Delivered'), ('dead', 'Dead-lettered'), ('held', 'Held (endpoint paused or circuit open)')], default='pending', max_length=16),
+            ),
+            migrations.AlterField(
+                model_name='deliveryattempt',
+                name='delivery',
+                field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='delivery.delivery'),
+            ),
+            ],
+            database_operations=[
+                DropFieldIndexesSafely('delivery', ['status'], suffix='_like'),
+                DropFieldIndexesSafely('delivery', ['status', 'priority', 'next_attempt_at'], suffix=''),
+                DropFieldIndexesSafely('deliveryattempt', ['delivery'], suffix=''),
+            ],
         ),
         AddIndexSafely(
             model_name='delivery',
