@@ -1,6 +1,7 @@
 """The queue dashboard (``/admin/dashboard/``): one admin page with what support checks first.
 
-Waiting jobs per priority, active jobs, scheduled retries and workers alive (from Redis, via
+Deliveries waiting per priority, being sent and scheduled for a retry (from the database, which
+is the queue: ``delivery.selectors.delivery_priority_counts``); workers alive (from Redis, via
 ``delivery.selectors.redis_queue_counts``); deliveries by state (``delivery_status_counts``);
 attempts and success rate over the last hour; the dead-letter queue's size with a warning
 banner; and a server-rendered SVG chart of delivered and failed attempts per hour.
@@ -21,7 +22,7 @@ from redis.exceptions import RedisError
 from deadletter.admin_queries import HourlyPoint, attempt_activity, dead_letter_health
 from delivery.models import Delivery
 from delivery.queues import redis_connection
-from delivery.selectors import delivery_status_counts, redis_queue_counts
+from delivery.selectors import delivery_priority_counts, delivery_status_counts, redis_queue_counts
 
 logger = logging.getLogger(__name__)
 
@@ -90,16 +91,21 @@ def redis_status() -> dict:
     except RedisError as exc:
         logger.error("❌ Redis connection lost (dashboard): %s", exc)
         return {"connected": False, "error": str(exc)}
-    priorities = counts["priorities"]
     return {
         "connected": True,
         "memory": memory,
         "workers": counts["workers"],
+        "failed_jobs": sum(p["failed_jobs"] for p in counts["priorities"].values()),
+    }
+
+
+def queue_numbers(now) -> dict:
+    """Per priority, deliveries waiting (due), being sent and scheduled for later; from the database."""
+    priorities = delivery_priority_counts(now=now)
+    return {
         "priorities": priorities,
-        "waiting": sum(p["waiting"] for p in priorities.values()),
         "active": sum(p["active"] for p in priorities.values()),
         "scheduled": sum(p["scheduled"] for p in priorities.values()),
-        "failed_jobs": sum(p["failed_jobs"] for p in priorities.values()),
     }
 
 
@@ -120,6 +126,7 @@ def dashboard_view(request):
         **admin.site.each_context(request),
         "title": "Queue dashboard",
         "redis": redis_status(),
+        "queues": queue_numbers(now),
         "deliveries": _by_status(delivery_status_counts()),
         "last_hour": last_hour,
         "dead_letters": dead_letter_health(),

@@ -37,6 +37,21 @@ def test_the_dashboard_shows_the_last_hour_the_queues_and_a_chart(
     assert 'class="daraja-banner"' not in page.text
 
 
+def test_the_dashboard_counts_waiting_deliveries_per_priority_from_the_database_even_without_redis(
+    support_client, client, endpoint_factory, settings
+):
+    settings.ENABLE_TEST_ENDPOINTS = True
+    endpoint_factory(user_id="shop1")
+    post_callback(client, "shop1")
+    post_callback(client, "shop1")
+    client.post("/test/priority/shop1/urgent")
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.REDIS_SOCKET_TIMEOUT = 0.5
+    page = support_client.get("/admin/dashboard/").text
+    waiting = dict(re.findall(r'data-queue="(\w+)"><span class="number">(\d+)<', page))
+    assert waiting == {"urgent": "1", "high": "0", "normal": "2", "low": "0"}
+
+
 def test_the_dashboard_warns_past_the_threshold_and_when_redis_is_down(
     support_client, client, receiver, endpoint_factory, settings
 ):
