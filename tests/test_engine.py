@@ -83,10 +83,17 @@ def test_a_hanging_merchant_holds_its_own_slots_only(client, receiver, endpoint_
 
 def test_a_warm_shutdown_stops_claiming_and_lets_sends_in_flight_finish(client, receiver, endpoint_factory):
     endpoint_factory(user_id="shop1", max_in_flight=2)
-    receiver.script("/hook", *[Reply(delay=0.5)] * 2)
+    receiver.script("/hook", *[Reply(delay=1.0)] * 2)
     for _ in range(5):
         post_callback(client, "shop1")
-    threading.Timer(0.2, engine.stop_claiming.set).start()
+
+    def stop_once_two_are_in_flight():  # as SIGTERM would, while the receiver holds both
+        deadline = time.monotonic() + 20
+        while len(receiver.requests_to("/hook")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        engine.stop_claiming.set()
+
+    threading.Thread(target=stop_once_two_are_in_flight, daemon=True).start()
     try:
         summary = engine.drain()
     finally:
