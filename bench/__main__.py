@@ -131,6 +131,21 @@ def _run_header(options: argparse.Namespace) -> dict:
     }
 
 
+def _finish(result: dict, options: argparse.Namespace, started: float, failed: bool, table=None) -> int:
+    """Close the run's result: load and duration, the table if any, one JSON line printed and
+    appended; returns the exit code."""
+    result["load_average_end"] = load_average()
+    result["duration_seconds"] = round(time.monotonic() - started, 1)
+    if table is not None:
+        print(table(result))
+    line = json.dumps(result, separators=(",", ":"), default=str)
+    print(line)
+    with open(options.results, "a") as results:
+        results.write(line + "\n")
+    progress(f"appended to {options.results}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     # SIGTERM unwinds like Ctrl-C, through the ``finally`` that stops every process and drops the database.
@@ -174,16 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         monitor.stop()
         progress("stopping the stack")
         stack.stop()
-    result["load_average_end"] = load_average()
-    result["duration_seconds"] = round(time.monotonic() - started, 1)
     result["targets"] = report.targets(result["scenarios"])
-    print(report.table(result))
-    line = json.dumps(result, separators=(",", ":"), default=str)
-    print(line)
-    with open(options.results, "a") as results:
-        results.write(line + "\n")
-    progress(f"appended to {options.results}")
-    return 1 if failed else 0
+    return _finish(result, options, started, failed, table=report.table)
 
 
 def main_versus_node(options: argparse.Namespace) -> int:
@@ -206,14 +213,7 @@ def main_versus_node(options: argparse.Namespace) -> int:
         result["scenarios"][VERSUS_NODE] = {"error": f"{type(exc).__name__}: {exc}"}
         result["targets"] = {}
         print(f"{VERSUS_NODE}: ERROR {type(exc).__name__}: {exc}")
-    result["load_average_end"] = load_average()
-    result["duration_seconds"] = round(time.monotonic() - started, 1)
-    line = json.dumps(result, separators=(",", ":"), default=str)
-    print(line)
-    with open(options.results, "a") as results:
-        results.write(line + "\n")
-    progress(f"appended to {options.results}")
-    return 1 if failed else 0
+    return _finish(result, options, started, failed)
 
 
 if __name__ == "__main__":

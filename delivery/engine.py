@@ -48,8 +48,8 @@ from delivery.circuit import (
 )
 from delivery.destinations import DestinationRefused, check_destination
 from delivery.lifecycle import AttemptRecord, Claim
-from delivery.models import Delivery
 from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings, decide_attempt
+from delivery.selectors import in_flight
 from delivery.sender import SendRequest, process_sender
 from delivery.sending import redact_url
 from delivery.services import endpoint_release_waiting
@@ -212,7 +212,8 @@ def deliver_one(delivery_id: int) -> str:
         )
         return "skipped"
     endpoint = claim.endpoint
-    if endpoint.is_active and _in_flight_elsewhere(claim) >= endpoint.max_in_flight:
+    # in_flight counts this claim's own live lease too
+    if endpoint.is_active and in_flight(endpoint.pk) - 1 >= endpoint.max_in_flight:
         due = timezone.now() + timedelta(seconds=1)
         lifecycle.release([claim], due_at=due)
         wake_at(claim.priority, due)
@@ -286,6 +287,7 @@ def _gate(claims: list[Claim]) -> tuple[list[tuple[Claim, SendRequest | None]], 
             group = group[:1]
             group[0].is_probe = True  # its outcome moves the circuit's probe schedule
         connect_timeout = min(settings.DELIVERY_CONNECT_TIMEOUT, endpoint.timeout_seconds)
+        retry = endpoint_retry_settings(endpoint)
         checked = {}
         for claim in group:
             request, failed = _request(
@@ -295,7 +297,6 @@ def _gate(claims: list[Claim]) -> tuple[list[tuple[Claim, SendRequest | None]], 
                 total_timeout=endpoint.timeout_seconds,
                 checked=checked,
             )
-            retry = endpoint_retry_settings(endpoint)
             if failed is not None:
                 refused.append(_record_of(_InFlight(claim, timezone.now(), retry), failed))
             else:
@@ -308,18 +309,6 @@ def _gate(claims: list[Claim]) -> tuple[list[tuple[Claim, SendRequest | None]], 
 def _log_held(claims: list[Claim], why: str) -> None:
     for claim in claims:
         logger.info("⏸️ Delivery %s held: %s", claim.delivery_id, why)
-
-
-def _in_flight_elsewhere(claim: Claim) -> int:
-    return (
-        Delivery.objects.filter(
-            endpoint_id=claim.endpoint.pk,
-            status=Delivery.Status.DELIVERING,
-            lease_expires_at__gt=timezone.now(),
-        )
-        .exclude(pk=claim.delivery_id)
-        .count()
-    )
 
 
 # --- sending --------------------------------------------------------------------------------------

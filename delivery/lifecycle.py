@@ -37,6 +37,7 @@ from deadletter.models import DeadLetter
 from delivery.claim_sql import due_candidates_sql
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings
+from delivery.queues import next_whole_second
 from delivery.wakeup import wake_at_on_commit, wake_on_commit
 from webhooks.models import Endpoint
 
@@ -131,9 +132,16 @@ def claim_due(*, limit: int, every_priority: bool = False) -> list[Claim]:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CLAIM_LOCK_KEY])
-        chosen = _due_candidates(now, limit, every_priority) + _expired_leases(now, limit)
+        chosen = _due_candidates(now, limit, every_priority)
+        if len(chosen) < limit:
+            expired = _expired_leases(now, limit - len(chosen))
+            for delivery_id, _ in expired:
+                logger.warning(
+                    "🧹 Delivery %s: its worker's lease ran out mid-attempt; claimed again", delivery_id
+                )
+            chosen += expired
         by_timeout: dict[float, list[int]] = defaultdict(list)
-        for delivery_id, timeout in chosen[:limit]:
+        for delivery_id, timeout in chosen:
             by_timeout[timeout].append(delivery_id)
         claimable = Q(status__in=CLAIMABLE_STATUSES) | Q(status=Status.DELIVERING, lease_expires_at__lte=now)
         for timeout, ids in by_timeout.items():
@@ -144,7 +152,7 @@ def claim_due(*, limit: int, every_priority: bool = False) -> list[Claim]:
                 started_delivering_at=now,
                 updated_at=now,
             )
-        ids = [delivery_id for delivery_id, _ in chosen[:limit]]
+        ids = [delivery_id for delivery_id, _ in chosen]
         return _load_claims(ids, token)
 
 
@@ -225,10 +233,7 @@ def _expired_leases(now: datetime, limit: int) -> list[tuple[int, float]]:
         .order_by("-priority", "pk")
         .values_list("pk", "endpoint__timeout_seconds")[:limit]
     )
-    expired = [(pk, float(timeout)) for pk, timeout in rows]
-    for pk, _ in expired:
-        logger.warning("🧹 Delivery %s: its worker's lease ran out mid-attempt; claimed again", pk)
-    return expired
+    return [(pk, float(timeout)) for pk, timeout in rows]
 
 
 _CLAIM_FIELDS = (
@@ -458,13 +463,14 @@ def _write(records: Sequence[AttemptRecord]) -> None:
             for record in dead
         ]
     )
+    # One scheduled wake-up per priority and second, however many retries fall in it.
     retries = {
-        (record.claim.priority, record.next_attempt_at.replace(microsecond=0))
+        (record.claim.priority, next_whole_second(record.next_attempt_at))
         for record in records
         if record.next_attempt_at is not None
     }
     for priority, second in retries:
-        wake_at_on_commit(priority, second + timedelta(seconds=1))
+        wake_at_on_commit(priority, second)
 
 
 # --- make waiting deliveries due -----------------------------------------------------------------

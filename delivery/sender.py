@@ -212,12 +212,15 @@ def _timeout_message(exc: BaseException, request: SendRequest) -> str:
 
 
 def _connect_message(exc: aiohttp.ClientConnectorError) -> str:
-    """ "connection to host:port failed: Connection refused" instead of aiohttp's wrapped repr."""
-    reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc.os_error or exc)
-    if exc.os_error and exc.os_error.errno and not exc.os_error.strerror:
-        reason = os.strerror(exc.os_error.errno)
-    if exc.os_error and exc.os_error.errno in (errno.ECONNREFUSED,):
-        reason = os.strerror(errno.ECONNREFUSED)
+    """ "connection to host:port failed: Connection refused" instead of aiohttp's wrapped repr.
+
+    asyncio reports a refused connection as "Connect call failed (…)": the errno's own words say it.
+    """
+    error = exc.os_error
+    if error is not None and error.errno and (not error.strerror or error.errno == errno.ECONNREFUSED):
+        reason = os.strerror(error.errno)
+    else:
+        reason = (error.strerror if error is not None else None) or str(error or exc)
     return f"connection to {exc.host}:{exc.port} failed: {reason}"[:500]
 
 

@@ -9,15 +9,12 @@ from django.db.models import QuerySet
 
 from daraja.bulk import insert_rows
 from delivery import lifecycle
-from delivery.lifecycle import WAITING_STATUSES
 from delivery.models import Delivery
 from delivery.wakeup import wake_on_commit
 from webhooks.models import Callback, Endpoint
 from webhooks.priorities import PriorityDecision
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["WAITING_STATUSES", "deliveries_create", "deliveries_retry_now", "delivery_create"]
 
 
 def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: PriorityDecision) -> Delivery:
