@@ -100,7 +100,7 @@ def endpoint_state(user_id: str) -> dict:
     from webhooks.models import Callback, Endpoint
 
     try:
-        endpoint = Endpoint.objects.get(user_id=user_id)
+        endpoint = Endpoint.objects.filter(user_id=user_id).order_by("pk").first()
         statuses = dict(
             Delivery.objects.filter(endpoint=endpoint)
             .values_list("status")
@@ -108,7 +108,7 @@ def endpoint_state(user_id: str) -> dict:
             .values_list("status", "n")
         )
         return {
-            "callbacks": Callback.objects.filter(endpoint=endpoint).count(),
+            "callbacks": Callback.objects.filter(merchant_id=endpoint.merchant_id).count(),
             "deliveries": statuses,
             "attempts": DeliveryAttempt.objects.filter(delivery__endpoint=endpoint).count(),
             "circuit": endpoint.circuit_state,

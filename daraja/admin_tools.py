@@ -48,6 +48,11 @@ class UserIdFilter(admin.ListFilter):
     def expected_parameters(self) -> list[str]:
         return [self.parameter_name]
 
+    @classmethod
+    def on(cls, field_path: str) -> type[UserIdFilter]:
+        """This filter over another path to the user id (e.g. ``merchant__user_id`` for callbacks)."""
+        return type(cls.__name__, (cls,), {"field_path": field_path})
+
     def queryset(self, request, queryset):
         if self.value:
             return queryset.filter(**{self.field_path: self.value})

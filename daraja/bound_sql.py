@@ -26,7 +26,7 @@ def bound_cursor(connection: BaseDatabaseWrapper, *, health_check: bool = True) 
     """A Django cursor (errors translated, queries logged as usual) binding server-side on Postgres.
 
     Elsewhere it is the connection's ordinary cursor. ``health_check=False``
-    leaves out Django's per-request check (``fetchone_checked`` stands in).
+    leaves out Django's per-request check (``fetchall_checked`` stands in).
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -43,8 +43,8 @@ def bound_cursor(connection: BaseDatabaseWrapper, *, health_check: bool = True) 
         yield cursor
 
 
-def fetchone_checked(connection: BaseDatabaseWrapper, sql: str, params: Sequence) -> tuple | None:
-    """The first row of a read-only statement that also serves as the request's connection health check.
+def fetchall_checked(connection: BaseDatabaseWrapper, sql: str, params: Sequence) -> list[tuple]:
+    """The rows of a read-only statement that also serves as the request's connection health check.
 
     With ``CONN_HEALTH_CHECKS`` on, Django sends ``SELECT 1`` before the
     first statement of every request that reuses a connection: one more
@@ -65,14 +65,14 @@ def fetchone_checked(connection: BaseDatabaseWrapper, sql: str, params: Sequence
     try:
         with bound_cursor(connection, health_check=not checking) as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
+            rows = cursor.fetchall()
     except (OperationalError, InterfaceError):
         if not checking or connection.is_usable():
             raise  # the statement failed, not the connection
         connection.close()
         with bound_cursor(connection) as cursor:  # a new connection: healthy by definition
             cursor.execute(sql, params)
-            row = cursor.fetchone()
+            rows = cursor.fetchall()
     if checking:
         connection.health_check_done = True
-    return row
+    return rows

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from webhooks.selectors import endpoint_by_user_id
+from webhooks.selectors import destination_of
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +19,11 @@ logger = logging.getLogger(__name__)
 @csrf_exempt
 @require_POST
 def demo_receiver(request, user_id: str):
-    """Answer 200 to a delivery whose signature verifies with ``user_id``'s secret, 401 otherwise."""
+    """Answer 200 to a delivery whose signature verifies with ``user_id``'s main destination's secret,
+    401 otherwise."""
     if not settings.ENABLE_DEMO_RECEIVER:
         raise Http404
-    endpoint = endpoint_by_user_id(user_id)
+    endpoint = destination_of(user_id)
     if endpoint is None:
         return JsonResponse({"error": "unknown_user"}, status=404)
     try:

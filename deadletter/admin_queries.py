@@ -16,7 +16,7 @@ from django.utils import timezone
 from deadletter.models import DeadLetter
 from deadletter.selectors import open_dead_letters
 from delivery.models import Delivery, DeliveryAttempt
-from webhooks.models import Endpoint
+from webhooks.models import Endpoint, Merchant
 from webhooks.selectors import callbacks_matching
 
 FAILED_OUTCOMES = (DeliveryAttempt.Outcome.RETRY_SCHEDULED, DeliveryAttempt.Outcome.DEAD_LETTERED)
@@ -60,15 +60,20 @@ def quoted_ids_condition(term: str, *, callback_field: str, delivery_field: str 
         return Q()
     delivery_rows = list(deliveries_quoted(term).values_list("pk", "callback_id")[:SEARCH_MATCH_LIMIT])
     callback_ids = callbacks_quoted(term)
-    endpoint_ids = list(Endpoint.objects.filter(user_id=term).values_list("pk", flat=True))
     if delivery_field is None:
         callback_ids += [callback_id for _, callback_id in delivery_rows]
         condition = Q(pk__in=callback_ids)
+        # A callback belongs to its merchant; the other rows to one of the merchant's destinations.
+        condition |= Q(
+            merchant_id__in=list(Merchant.objects.filter(user_id=term).values_list("pk", flat=True))
+        )
     else:
         condition = Q(**{f"{callback_field}__in": callback_ids}) | Q(
             **{f"{delivery_field}__in": [pk for pk, _ in delivery_rows]}
         )
-    condition |= Q(endpoint_id__in=endpoint_ids)
+        condition |= Q(
+            endpoint_id__in=list(Endpoint.objects.filter(user_id=term).values_list("pk", flat=True))
+        )
     if _row_number(term) is not None:
         condition |= Q(pk=_row_number(term))
     return condition

@@ -19,6 +19,9 @@ class DeadLetterSerializer(serializers.ModelSerializer):
     """A delivery that gave up: why, after how many attempts, and whether someone dealt with it."""
 
     user_id = serializers.CharField(source="endpoint.user_id", read_only=True)
+    destination = serializers.CharField(
+        source="endpoint.name", read_only=True, help_text="The name of the merchant's destination."
+    )
     webhook_id = serializers.CharField(source="delivery.webhook_id", read_only=True)
     kind = serializers.ChoiceField(source="callback.kind", choices=KIND_CHOICES, read_only=True)
     receipt_number = serializers.CharField(source="callback.receipt_number", read_only=True)
@@ -35,6 +38,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "user_id",
+            "destination",
             "callback_id",
             "delivery_id",
             "webhook_id",

@@ -100,16 +100,18 @@ CALLBACK_DETAIL_EXAMPLE = {
     ),
 )
 class CallbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
-    """Callbacks as M-Pesa sent them, each with its delivery."""
+    """Callbacks as M-Pesa sent them, each with its deliveries (one per destination that receives it)."""
+
+    tenant_field = "merchant__user_id"
 
     filterset_class = CallbackFilter
 
     def base_queryset(self):
-        deliveries = Delivery.objects.order_by("pk")
+        deliveries = Delivery.objects.select_related("endpoint").order_by("pk")
         if self.action == "retrieve":
             deliveries = deliveries.prefetch_related("attempts")
         return (
-            Callback.objects.select_related("endpoint")
+            Callback.objects.select_related("merchant")
             .prefetch_related(Prefetch("deliveries", queryset=deliveries))
             .order_by("-id")
         )

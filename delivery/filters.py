@@ -27,7 +27,7 @@ class CallbackFilter(django_filters.FilterSet):
         help_text="The priority of its delivery.",
     )
     kind = django_filters.ChoiceFilter(choices=KIND_CHOICES)
-    user_id = django_filters.CharFilter(field_name="endpoint__user_id", max_length=64)
+    user_id = django_filters.CharFilter(field_name="merchant__user_id", max_length=64)
     received_after = DateTimeFilter(
         field_name="received_at", lookup_expr="gte", help_text="Received at or after (ISO 8601)."
     )

@@ -45,11 +45,15 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     priority = PriorityField()
     last_error_category = blank_or(ErrorCategory.choices)
+    destination = serializers.CharField(
+        source="endpoint.name", read_only=True, help_text="The name of the merchant's destination it goes to."
+    )
 
     class Meta:
         model = Delivery
         fields = [
             "id",
+            "destination",
             "webhook_id",
             "status",
             "priority",
@@ -97,20 +101,27 @@ CALLBACK_FIELDS = [
 
 
 def first_delivery(callback: Callback) -> Delivery | None:
-    """A callback has one delivery (``deliveries`` is prefetched by the views, in id order)."""
+    """The callback's first delivery (``deliveries`` is prefetched by the views, in id order)."""
     deliveries = list(callback.deliveries.all())
     return deliveries[0] if deliveries else None
 
 
 class CallbackSerializer(serializers.ModelSerializer):
-    """A callback as listed: what M-Pesa said (read from the payload) and where its delivery stands."""
+    """A callback as listed: what M-Pesa said (read from the payload) and where its deliveries stand.
 
-    user_id = serializers.CharField(source="endpoint.user_id", read_only=True)
-    delivery = serializers.SerializerMethodField()
+    ``deliveries`` has one delivery per destination that receives the
+    callback's kind (empty when none does). ``delivery`` is the first of
+    them, kept for integrations written when a merchant had one destination
+    (deprecated: docs/api.md).
+    """
+
+    user_id = serializers.CharField(source="merchant.user_id", read_only=True)
+    deliveries = DeliverySerializer(many=True, read_only=True)
+    delivery = serializers.SerializerMethodField(help_text="Deprecated: the first of `deliveries`.")
 
     class Meta:
         model = Callback
-        fields = [*CALLBACK_FIELDS, "delivery"]
+        fields = [*CALLBACK_FIELDS, "deliveries", "delivery"]
         read_only_fields = fields
 
     @extend_schema_field(DeliverySerializer(allow_null=True))
@@ -120,12 +131,13 @@ class CallbackSerializer(serializers.ModelSerializer):
 
 
 class CallbackDetailSerializer(CallbackSerializer):
-    """A callback with its payload as received and its delivery with every attempt."""
+    """A callback with its payload as received and its deliveries with every attempt."""
 
-    delivery = serializers.SerializerMethodField()
+    deliveries = DeliveryWithAttemptsSerializer(many=True, read_only=True)
+    delivery = serializers.SerializerMethodField(help_text="Deprecated: the first of `deliveries`.")
 
     class Meta(CallbackSerializer.Meta):
-        fields = [*CALLBACK_FIELDS, "payload", "delivery"]
+        fields = [*CALLBACK_FIELDS, "payload", "deliveries", "delivery"]
         read_only_fields = fields
 
     @extend_schema_field(DeliveryWithAttemptsSerializer(allow_null=True))

@@ -18,7 +18,7 @@ from delivery.models import Delivery
 from tests.helpers import stk_body
 from webhooks import services
 from webhooks.group_commit import GroupCommitter
-from webhooks.models import Callback, Endpoint
+from webhooks.models import Callback, Endpoint, Merchant
 from webhooks.services import ReceivedCallback, callback_receive, callbacks_keep, read_facts
 
 
@@ -151,7 +151,8 @@ def received(endpoint: Endpoint, checkout_id: str) -> ReceivedCallback:
     raw = stk_body(checkout_id)
     payload = json.loads(raw)
     return ReceivedCallback(
-        endpoint=endpoint,
+        merchant=endpoint.merchant,
+        destinations=[endpoint],
         raw_body=raw,
         payload=payload,
         headers={"Content-Type": "application/json"},
@@ -210,8 +211,9 @@ def test_a_repeat_of_an_earlier_transaction_is_found_by_the_groups_one_query(end
 @pytest.mark.django_db(transaction=True)
 def test_a_callback_the_database_refuses_fails_its_own_request_only(endpoint_factory):
     endpoint = endpoint_factory(user_id="shop-good")
-    gone = Endpoint.objects.get(pk=endpoint_factory(user_id="shop-gone").pk)
-    Endpoint.objects.filter(pk=gone.pk).delete()  # its row is gone; the object still names it
+    gone = Endpoint.objects.select_related("merchant").get(pk=endpoint_factory(user_id="shop-gone").pk)
+    Endpoint.objects.filter(pk=gone.pk).delete()  # its rows are gone; the objects still name them
+    Merchant.objects.filter(pk=gone.merchant_id).delete()
     items = [received(endpoint, "ws_CO_lead"), received(endpoint, "ws_CO_a"), received(gone, "ws_CO_x")]
     items.append(received(endpoint, "ws_CO_b"))
     committer, _ = held_committer(
@@ -249,8 +251,13 @@ def test_many_web_threads_at_once_lose_nothing_and_double_nothing(endpoint_facto
         start.wait(timeout=10)
         payload = json.loads(raw)
         return callback_receive(
-            endpoint=endpoint, raw_body=raw, payload=payload, headers={}, source_ip=None
-        ).pk
+            merchant=endpoint.merchant,
+            destinations=[endpoint],
+            raw_body=raw,
+            payload=payload,
+            headers={},
+            source_ip=None,
+        ).delivery.pk
 
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
         delivery_ids = list(pool.map(post, bodies, timeout=60))
@@ -278,7 +285,12 @@ def test_inside_a_callers_transaction_a_callback_is_kept_alone_and_never_leads_o
             time.sleep(delay)
             item = received(endpoint, checkout_id)
             return callback_receive(
-                endpoint=endpoint, raw_body=item.raw_body, payload=item.payload, headers={}, source_ip=None
+                merchant=endpoint.merchant,
+                destinations=[endpoint],
+                raw_body=item.raw_body,
+                payload=item.payload,
+                headers={},
+                source_ip=None,
             )
 
         return post

@@ -26,7 +26,6 @@ from webhooks.priorities import Priority
 from webhooks.services import (
     ReceivedCallback,
     _callbacks_keep_orm,
-    _priority_decision,
     callbacks_keep,
     read_facts,
 )
@@ -41,7 +40,8 @@ def unkeyed(endpoint) -> ReceivedCallback:
     """A callback of a shape the relay does not know: never taken as a repeat."""
     payload = {"Something": {"Else": uuid.uuid4().hex}}
     return ReceivedCallback(
-        endpoint=endpoint,
+        merchant=endpoint.merchant,
+        destinations=[endpoint],
         raw_body=json.dumps(payload).encode(),
         payload=payload,
         headers={},
@@ -126,13 +126,15 @@ def test_the_statement_writes_the_rows_the_orm_writes(endpoint_factory):
     endpoint = endpoint_factory(user_id="shop-same-rows", default_priority=Priority.HIGH)
     by_statement = callbacks_keep([received(endpoint, "ws_CO_statement")])[0]
     item = received(endpoint, "ws_CO_orm")
-    by_orm = _callbacks_keep_orm([item], [repeat_key(endpoint, item.facts)], [_priority_decision(item)])[0]
+    deliveries, callback_id, _ = _callbacks_keep_orm(
+        [item], [repeat_key(endpoint.merchant_id, item.facts)], [item.routes()]
+    )[0]
 
     # then the two deliveries differ only in what is unique to each row
     unique = {"id", "callback_id", "webhook_id", "created_at", "updated_at"}
     columns = [field.attname for field in Delivery._meta.concrete_fields if field.attname not in unique]
     statement_row = Delivery.objects.filter(pk=by_statement.delivery.pk).values(*columns).get()
-    orm_row = Delivery.objects.filter(pk=by_orm.delivery.pk).values(*columns).get()
+    orm_row = Delivery.objects.filter(pk=deliveries[0].pk).values(*columns).get()
     assert statement_row == orm_row
     assert statement_row["status"] == Delivery.Status.PENDING
     assert statement_row["priority"] == Priority.HIGH
@@ -151,7 +153,7 @@ def test_the_statement_writes_the_rows_the_orm_writes(endpoint_factory):
     unique |= {"merchant_request_id", "raw_body", "payload"}
     columns = [field.attname for field in Callback._meta.concrete_fields if field.attname not in unique]
     statement_callback = Callback.objects.filter(pk=by_statement.callback_id).values(*columns).get()
-    orm_callback = Callback.objects.filter(pk=by_orm.callback_id).values(*columns).get()
+    orm_callback = Callback.objects.filter(pk=callback_id).values(*columns).get()
     assert statement_callback == orm_callback
     assert Callback.objects.get(pk=by_statement.callback_id).payload == json.loads(
         stk_body("ws_CO_statement")
@@ -181,7 +183,8 @@ def test_a_callback_postgres_refuses_inside_a_group_fails_alone(endpoint_factory
     endpoint = endpoint_factory(user_id="shop-nul")
     bad_payload = {"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_nul", "ResultDesc": "a\u0000b"}}}
     bad = ReceivedCallback(
-        endpoint=endpoint,
+        merchant=endpoint.merchant,
+        destinations=[endpoint],
         raw_body=json.dumps(bad_payload).encode(),
         payload=bad_payload,
         headers={},

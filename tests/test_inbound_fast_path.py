@@ -21,62 +21,80 @@ from daraja.wsgi import application
 from delivery.models import Delivery
 from tests.helpers import stk_body
 from webhooks import group_write
-from webhooks.models import Endpoint
+from webhooks.models import Endpoint, Merchant
 from webhooks.priorities import Priority
-from webhooks.selectors import endpoint_by_user_id, endpoint_for_inbound
+from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
 from webhooks.services import (
     endpoint_create_or_update,
-    endpoint_rotate_inbound_token,
     endpoint_set_active,
+    merchant_rotate_inbound_token,
 )
 
-# --- the endpoint lookup ---------------------------------------------------------------------
+# --- the merchant lookup ---------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_the_lookup_loads_the_endpoint_the_orm_loads(endpoint_factory):
-    # given an endpoint with every kind of column set
+def test_the_lookup_loads_the_merchant_and_destinations_the_orm_loads(endpoint_factory):
+    # given a merchant with two destinations, every kind of column set
     endpoint_factory(user_id="shop-lookup", priority_override=Priority.URGENT, validation_url="")
+    endpoint_factory(user_id="shop-lookup", name="erp", kinds=["c2b_confirmation"])
     Endpoint.objects.filter(user_id="shop-lookup").update(paused_reason="", circuit_probes=3)
 
     # when it is looked up for a callback
-    looked_up = endpoint_by_user_id("shop-lookup")
+    looked_up = merchant_by_user_id("shop-lookup")
 
-    # then it is the ORM's endpoint, field for field and type for type, and saves as one
-    from_orm = Endpoint.objects.get(user_id="shop-lookup")
-    for field in Endpoint._meta.concrete_fields:
+    # then it is the ORM's merchant and destinations, field for field and type for type, and saves as one
+    from_orm = Merchant.objects.get(user_id="shop-lookup")
+    for field in Merchant._meta.concrete_fields:
         mine, theirs = getattr(looked_up, field.attname), getattr(from_orm, field.attname)
         assert (mine, type(mine)) == (theirs, type(theirs)), field.name
+    destinations = list(Endpoint.objects.filter(user_id="shop-lookup").order_by("pk"))
+    assert [d.pk for d in looked_up.destination_list] == [d.pk for d in destinations]
+    for mine_row, orm_row in zip(looked_up.destination_list, destinations, strict=True):
+        for field in Endpoint._meta.concrete_fields:
+            mine, theirs = getattr(mine_row, field.attname), getattr(orm_row, field.attname)
+            assert (mine, type(mine)) == (theirs, type(theirs)), field.name
+        assert mine_row.merchant is looked_up  # no query to reach the door from a destination
+        assert not mine_row._state.adding
+        mine_row.save(update_fields=["updated_at"])
     assert not looked_up._state.adding
     looked_up.save(update_fields=["updated_at"])
-    assert endpoint_by_user_id("nobody-here") is None
+    assert merchant_by_user_id("nobody-here") is None
+
+
+@pytest.mark.django_db
+def test_a_merchant_without_destinations_is_found_with_none(endpoint_factory):
+    Merchant.objects.create(user_id="shop-bare")
+
+    assert merchant_by_user_id("shop-bare").destination_list == []
 
 
 @pytest.mark.django_db
 def test_a_rotated_token_counts_from_the_next_callback(endpoint_factory):
     endpoint = endpoint_factory(user_id="shop-rotate")
     old_token = endpoint.inbound_token
-    assert endpoint_for_inbound("shop-rotate", old_token) is not None
+    assert merchant_for_inbound("shop-rotate", old_token) is not None
 
-    endpoint_rotate_inbound_token(endpoint=endpoint)
+    merchant_rotate_inbound_token(merchant=endpoint.merchant)
 
-    assert endpoint_for_inbound("shop-rotate", old_token) is None
-    assert endpoint_for_inbound("shop-rotate", endpoint.inbound_token).pk == endpoint.pk
+    assert merchant_for_inbound("shop-rotate", old_token) is None
+    assert merchant_for_inbound("shop-rotate", endpoint.inbound_token).pk == endpoint.merchant_id
+    assert Merchant.objects.get(pk=endpoint.merchant_id).inbound_token_rotated_at is not None
 
 
 @pytest.mark.django_db
 def test_a_pause_and_an_edit_count_from_the_next_callback(endpoint_factory):
     endpoint = endpoint_factory(user_id="shop-edit", default_priority=Priority.NORMAL)
     token = endpoint.inbound_token
-    assert endpoint_for_inbound("shop-edit", token).is_active
+    assert merchant_for_inbound("shop-edit", token).destination_list[0].is_active
 
     endpoint_set_active(endpoint=endpoint, active=False, reason="maintenance")
-    assert not endpoint_for_inbound("shop-edit", token).is_active
+    assert not merchant_for_inbound("shop-edit", token).destination_list[0].is_active
 
     endpoint_create_or_update(user_id="shop-edit", default_priority=Priority.HIGH, allow_legacy_path=True)
-    edited = endpoint_for_inbound("shop-edit", token)
+    edited = merchant_for_inbound("shop-edit", token).destination_list[0]
     assert edited.default_priority == Priority.HIGH
-    assert endpoint_for_inbound("shop-edit", None).pk == endpoint.pk  # the legacy path, now allowed
+    assert merchant_for_inbound("shop-edit", None).pk == endpoint.merchant_id  # the legacy path, now allowed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -257,7 +275,7 @@ def test_the_lookup_serves_as_the_requests_health_check(endpoint_factory, monkey
     checks = checks_counted(monkeypatch)
     reused_connection_due_for_a_check()
 
-    assert endpoint_by_user_id("shop-check") is not None
+    assert merchant_by_user_id("shop-check") is not None
 
     assert checks == []  # no SELECT 1 before the lookup
     assert connection.health_check_done  # and none later in this request either
@@ -279,9 +297,9 @@ def test_a_connection_broken_since_its_last_request_is_replaced_and_the_lookup_a
     broken.close()
 
     # when a callback's lookup runs on it
-    found = endpoint_by_user_id("shop-broken")
+    found = merchant_by_user_id("shop-broken")
 
     # then the connection was replaced and the lookup answered, as Django's check would have made it
-    assert found.pk == endpoint.pk
+    assert found.pk == endpoint.merchant_id
     assert checks == [1]  # asked only once the lookup had failed
     assert connection.connection is not broken and not connection.connection.closed

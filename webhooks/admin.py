@@ -1,10 +1,15 @@
-"""Admin for endpoints (users) and the callbacks they received."""
+"""Admin for merchants, their destinations (``Endpoint``) and the callbacks they received."""
 
 from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -12,7 +17,14 @@ from django.utils.translation import ngettext
 
 from daraja.admin_tools import ObjectActionsMixin, log_admin_action
 from delivery.admin import status_badge
-from webhooks.models import Endpoint
+from webhooks.models import (
+    MAIN_DESTINATION,
+    Endpoint,
+    Merchant,
+    user_id_validator,
+    validate_no_forbidden_word,
+)
+from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
 from webhooks.services import (
     ENDPOINT_SETTINGS,
@@ -20,6 +32,7 @@ from webhooks.services import (
     endpoint_create_or_update,
     endpoint_rotate_secret,
     endpoint_set_active,
+    merchant_rotate_inbound_token,
 )
 from webhooks.signing_secrets import secret_hint
 from webhooks.views import sample_stk_callback
@@ -41,22 +54,67 @@ class ActiveFilter(admin.SimpleListFilter):
         return None
 
 
+KIND_LABELS = [(kind.value, kind.value.replace("_", " ")) for kind in CallbackKind]
+
+
+def kinds_text(kinds: list[str]) -> str:
+    """A destination's callback kinds in words ("every kind" for an empty list)."""
+    return ", ".join(kind.replace("_", " ") for kind in kinds) if kinds else "every kind"
+
+
+class DestinationForm(forms.ModelForm):
+    """A destination; on the add page, the merchant's user id (a new one makes the merchant)."""
+
+    user_id = forms.CharField(
+        label="user id",
+        max_length=64,
+        validators=[user_id_validator, validate_no_forbidden_word],
+        help_text="The merchant's user id, part of the inbound URL M-Pesa calls. A new user id creates "
+        "the merchant; an existing one adds this destination to it.",
+    )
+    kinds = forms.MultipleChoiceField(
+        label="callback kinds",
+        choices=KIND_LABELS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick the kinds this app receives; tick none for every kind.",
+    )
+
+    class Meta:
+        model = Endpoint
+        fields = ["name", "url", "kinds"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["user_id"]  # an existing destination's merchant never changes
+
+
 @admin.register(Endpoint)
 class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
-    list_display = ("user_id", "url", "state", "default_priority", "retry_settings", "circuit_state")
+    form = DestinationForm
+    list_display = (
+        "user_id",
+        "name",
+        "url",
+        "kinds_shown",
+        "state",
+        "default_priority",
+        "retry_settings",
+        "circuit_state",
+    )
     list_filter = (ActiveFilter, "default_priority", "circuit_state")
-    search_fields = ("user_id", "url")
-    search_help_text = "User id or delivery URL (part of it is enough)."
+    search_fields = ("user_id", "name", "url")
+    search_help_text = "User id, destination name or delivery URL (part of it is enough)."
     readonly_fields = (
+        "merchant_link",
         "state",
         "priority_override",
         "use_payment_rules",
         "high_value_threshold",
         "validation_url",
         "validation_fallback",
-        "allow_legacy_path",
         "signing_secret_hint",
-        "inbound_path",
         "paused_reason",
         "paused_at",
         "circuit_state",
@@ -65,7 +123,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("user_id", "url", "state", "paused_reason", "default_priority", "inbound_path")}),
+        (None, {"fields": ("user_id", "name", "url", "kinds", "state", "paused_reason", "default_priority")}),
         (
             "Delivery settings",
             {
@@ -93,7 +151,6 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     "high_value_threshold",
                     "validation_url",
                     "validation_fallback",
-                    "allow_legacy_path",
                 ),
             },
         ),
@@ -105,8 +162,37 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     object_actions = ("pause", "resume", "send_test_delivery", "rotate_secret")
 
     def get_readonly_fields(self, request, obj=None):
-        # The user id is part of the URL registered with M-Pesa: changing it would break that URL.
-        return (*self.readonly_fields, "user_id") if obj else self.readonly_fields
+        # The user id is part of the URL registered with M-Pesa: changing it would break that URL; the
+        # name identifies the destination in the API and in logs.
+        return (*self.readonly_fields, "merchant_link", "name") if obj else self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        fields = tuple("merchant_link" if field == "user_id" else field for field in options["fields"])
+        return ((name, {**options, "fields": fields}), *rest)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        merchant = Merchant.objects.filter(pk=request.GET.get("merchant") or None).first()
+        if merchant is not None:
+            initial["user_id"] = merchant.user_id
+        initial.setdefault("name", MAIN_DESTINATION)
+        return initial
+
+    @admin.display(description="merchant")
+    def merchant_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:webhooks_merchant_change", args=[obj.merchant_id]),
+            obj.user_id,
+        )
+
+    @admin.display(description="callback kinds")
+    def kinds_shown(self, obj):
+        return kinds_text(obj.kinds)
 
     def object_action_applies(self, name, obj) -> bool:
         if name == "pause":
@@ -137,8 +223,10 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         settings = {name: form.cleaned_data[name] for name in ENDPOINT_SETTINGS if name in form.cleaned_data}
-        saved, _ = endpoint_create_or_update(user_id=obj.user_id, **settings)
+        user_id = obj.user_id if change else form.cleaned_data["user_id"]
+        saved, _ = endpoint_create_or_update(user_id=user_id, destination=obj.name, **settings)
         obj.pk, obj.signing_secret, obj._state.adding = saved.pk, saved.signing_secret, False
+        obj.user_id, obj.merchant = saved.user_id, saved.merchant
 
     def response_add(self, request, obj, post_url_continue=None):
         # The one time the secret is shown: the merchant needs it to verify deliveries. It is put
@@ -181,26 +269,148 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def send_test_delivery(self, request, queryset):
         for endpoint in queryset:
             raw_body = json.dumps(sample_stk_callback()).encode()
-            delivery = callback_receive(
-                endpoint=endpoint,
+            kept = callback_receive(
+                merchant=endpoint.merchant,
+                destinations=[endpoint],
                 raw_body=raw_body,
                 payload=json.loads(raw_body),
                 headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-admin-test"},
                 source_ip=None,
                 priority_override=Priority.HIGH,
+                every_kind=True,  # a test goes to this destination whatever kinds it receives
             )
+            delivery = kept.delivery
             log_admin_action(request, [endpoint], f"Test delivery {delivery.pk} queued.")
             self.message_user(
                 request,
                 format_html(
                     'Test delivery for {} queued: <a href="{}">delivery {}</a>{}.',
-                    endpoint.user_id,
+                    endpoint.label,
                     reverse("admin:delivery_delivery_change", args=[delivery.pk]),
                     delivery.pk,
                     "" if endpoint.is_active else " (held: the endpoint is paused)",
                 ),
                 messages.SUCCESS,
             )
+
+
+class DestinationInline(admin.TabularInline):
+    """A merchant's destinations, each with its state; changed on its own page (link)."""
+
+    model = Endpoint
+    fields = ("destination", "url", "kinds_shown", "state", "circuit_state", "max_attempts")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="destination")
+    def destination(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:webhooks_endpoint_change", args=[obj.pk]), obj.name
+        )
+
+    @admin.display(description="callback kinds")
+    def kinds_shown(self, obj):
+        return kinds_text(obj.kinds)
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return EndpointAdmin.state(None, obj)
+
+
+@admin.register(Merchant)
+class MerchantAdmin(ObjectActionsMixin, admin.ModelAdmin):
+    """A merchant's door (user id, inbound URL) and its destinations.
+
+    The inbound URL carries the token that keeps strangers from faking payment
+    notices: only superusers see it, and each time one reveals it the admin
+    log records it. Support sees the user id and when the token last changed.
+    """
+
+    list_display = ("user_id", "destination_count", "allow_legacy_path", "created_at")
+    search_fields = ("user_id",)
+    search_help_text = "User id (part of it is enough)."
+    fields = ("user_id", "allow_legacy_path", "inbound_url", "inbound_token_rotated_at", "created_at")
+    readonly_fields = ("inbound_url", "inbound_token_rotated_at", "created_at")
+    inlines = (DestinationInline,)
+    actions = ("rotate_inbound_token",)
+    object_actions = ("reveal_inbound_url", "rotate_inbound_token")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(destination_total=Count("destinations"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "user_id") if obj else self.readonly_fields
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.user.is_superuser:
+            actions["reveal_inbound_url"] = self.get_action("reveal_inbound_url")
+        return actions
+
+    @admin.display(description="destinations", ordering="destination_total")
+    def destination_count(self, obj):
+        return format_html(
+            '<a href="{}?user_id={}">{}</a>',
+            reverse("admin:webhooks_endpoint_changelist"),
+            obj.user_id,
+            obj.destination_total,
+        )
+
+    @admin.display(description="inbound URL")
+    def inbound_url(self, obj):
+        if obj.pk is None:
+            return "Made when the merchant is saved."
+        return (
+            f"/webhook/{obj.user_id}/…  (the token is shown to superusers only, with "
+            "“Reveal inbound URL”, and the reveal is logged)"
+        )
+
+    @admin.action(description="Reveal inbound URL (superusers; logged)")
+    def reveal_inbound_url(self, request, queryset):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        for merchant in queryset:
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk,
+                queryset=Merchant.objects.filter(pk=merchant.pk),
+                action_flag=CHANGE,
+                change_message="Revealed the inbound URL.",
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Inbound URLs: register them with M-Pesa",
+            "opts": self.opts,
+            "merchants": list(queryset),
+        }
+        response = TemplateResponse(request, "admin/webhooks/merchant/inbound_urls.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Rotate inbound token (the old URL stops at once)", permissions=["change"])
+    def rotate_inbound_token(self, request, queryset):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        for merchant in queryset:
+            merchant_rotate_inbound_token(merchant=merchant)
+        log_admin_action(request, list(queryset), "Inbound token rotated.")
+        return self.reveal_inbound_url(request, queryset)
+
+    def _allowed_object_actions(self, request) -> dict:
+        if not request.user.is_superuser:
+            return {}
+        return super()._allowed_object_actions(request)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # A merchant without a destination keeps its callbacks but delivers none: add the first one.
+        return HttpResponseRedirect(reverse("admin:webhooks_endpoint_add") + f"?merchant={obj.pk}")
 
 
 # The callbacks' admin lives in its own module (this one would pass ~300 lines); importing it registers it.

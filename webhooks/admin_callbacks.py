@@ -46,7 +46,7 @@ class CallbackAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "received_at",
-        "endpoint",
+        "merchant",
         "kind",
         "payment_id",
         "amount",
@@ -57,11 +57,11 @@ class CallbackAdmin(admin.ModelAdmin):
     list_filter = (
         DeliveryStatusFilter,
         DeliveryPriorityFilter,
-        UserIdFilter,
+        UserIdFilter.on("merchant__user_id"),
         "kind",
         ("received_at", admin.DateFieldListFilter),
     )
-    list_select_related = ("endpoint",)
+    list_select_related = ("merchant",)
     search_fields = ("receipt_number",)  # shows the search box; get_search_results does the matching
     search_help_text = (
         "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
@@ -74,7 +74,7 @@ class CallbackAdmin(admin.ModelAdmin):
             "Payment",
             {
                 "fields": (
-                    "endpoint",
+                    "merchant",
                     "received_at",
                     "kind",
                     ("receipt_number", "amount"),
@@ -91,7 +91,7 @@ class CallbackAdmin(admin.ModelAdmin):
         ("What M-Pesa sent (read-only)", {"fields": ("pretty_payload", "headers")}),
     )
     readonly_fields = (
-        "endpoint",
+        "merchant",
         "received_at",
         "kind",
         "receipt_number",

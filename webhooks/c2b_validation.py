@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from delivery.models import Delivery
 from delivery.policy import AttemptDecision, AttemptOutcome, ErrorCategory, RetrySettings
 from delivery.sending import attempt_send
 from delivery.transport import TransportResult
-from webhooks.models import Callback, Endpoint, ValidationFallback
+from webhooks.models import Callback, Endpoint, Merchant, ValidationFallback
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.mpesa.kinds import C2B_KINDS
 from webhooks.priorities import Priority, PriorityReason
@@ -44,8 +45,22 @@ _MAX_DESCRIPTION_CHARS = 100
 _ONE_TRY = RetrySettings(max_attempts=1, initial_delay=0, multiplier=1, max_delay=0)
 
 
-def fallback_answer(endpoint: Endpoint) -> dict[str, str]:
-    return ACCEPT if endpoint.validation_fallback == ValidationFallback.ACCEPT else REJECT_OTHER
+def validating_destination(destinations: Sequence[Endpoint]) -> Endpoint | None:
+    """The destination marked to answer C2B validation (the one with a validation URL), if any.
+
+    A validation is an answer M-Pesa waits for, not a fan-out: at most one
+    destination of a merchant has a validation URL (``Endpoint.clean``).
+    """
+    return next((destination for destination in destinations if destination.validation_url), None)
+
+
+def fallback_answer(destinations: Sequence[Endpoint]) -> dict[str, str]:
+    """M-Pesa's answer when no validation URL answers: the validating destination's fallback, else the
+    first destination's (a merchant with none accepts)."""
+    answering = validating_destination(destinations) or next(iter(destinations), None)
+    if answering is None or answering.validation_fallback == ValidationFallback.ACCEPT:
+        return ACCEPT
+    return REJECT_OTHER
 
 
 def c2b_validate(
@@ -60,7 +75,7 @@ def c2b_validate(
     """Keep the request, ask the merchant's validation URL within the budget, return M-Pesa's answer."""
     with transaction.atomic():
         callback = callback_create(
-            endpoint=endpoint,
+            merchant=endpoint.merchant,
             raw_body=raw_body,
             payload=payload,
             headers=headers,
@@ -81,7 +96,7 @@ def c2b_validate(
         delivery, url=endpoint.validation_url, connect_timeout=connect_timeout, budget=budget
     )
     if answer is None:
-        answer = fallback_answer(endpoint)
+        answer = fallback_answer([endpoint])
         logger.warning(
             "⚠️ C2B validation for %s got no usable answer (%s): answered M-Pesa with the fallback %s",
             endpoint.user_id,
@@ -121,7 +136,7 @@ def unusable_answer_decision() -> AttemptDecision:
     )
 
 
-def inbound_facts(*, endpoint: Endpoint, payload: dict[str, Any], hint: str | None) -> CallbackFacts:
+def inbound_facts(*, merchant: Merchant, payload: dict[str, Any], hint: str | None) -> CallbackFacts:
     """The facts of an inbound body; for a C2B body, whether it is a validation or a confirmation.
 
     Precedence:
@@ -129,25 +144,25 @@ def inbound_facts(*, endpoint: Endpoint, payload: dict[str, Any], hint: str | No
     1. The URL suffix (``c2b-validation``/``c2b-confirmation``) settles it: the
        success flag, receipt and priority follow what the URL says.
     2. On the generic path, a blank ``OrgAccountBalance`` is a validation.
-    3. On the generic path of an endpoint with a validation URL, any other
+    3. On the generic path of a merchant with a validation URL, any other
        C2B body is a validation the first time its ``TransID`` reaches this
-       endpoint, and a confirmation after that. M-Pesa always validates before it
+       merchant, and a confirmation after that. M-Pesa always validates before it
        confirms (when validation is enabled for the shortcode), and Safaricom's
        own validation sample carries a balance, so the payload cannot tell.
     4. Otherwise the payload's guess stands: a confirmation.
 
     A merchant who uses validation should register the two C2B paths;
-    rule 3 is for endpoints that share one URL.
+    rule 3 is for merchants that share one URL.
     """
     if hint:
         return extract_facts(payload, c2b_kind=CallbackKind(hint.replace("-", "_")))
     facts = extract_facts(payload)
     if (
         facts.kind is CallbackKind.C2B_CONFIRMATION
-        and endpoint.validation_url
+        and validating_destination(merchant.destination_list)
         and facts.trans_id
         and not Callback.objects.filter(
-            endpoint=endpoint, trans_id=facts.trans_id, kind__in=C2B_KINDS
+            merchant=merchant, trans_id=facts.trans_id, kind__in=C2B_KINDS
         ).exists()
     ):
         return extract_facts(payload, c2b_kind=CallbackKind.C2B_VALIDATION)

@@ -11,20 +11,20 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from webhooks.models import Callback, Endpoint
+from webhooks.models import Callback
 from webhooks.mpesa import CallbackFacts, CallbackKind
 
 
 class RepeatKey(NamedTuple):
     """What two callbacks share when one repeats the other (the columns as stored)."""
 
-    endpoint_id: int
+    merchant_id: int
     kind: str
     correlation_id: str
     result_code: str
 
 
-def repeat_key(endpoint: Endpoint, facts: CallbackFacts) -> RepeatKey | None:
+def repeat_key(merchant_id: int, facts: CallbackFacts) -> RepeatKey | None:
     """The key a repeat of this callback would have, or ``None`` when it is never taken as a repeat.
 
     A repeat has the same kind, the same correlation id of that kind and the
@@ -34,7 +34,7 @@ def repeat_key(endpoint: Endpoint, facts: CallbackFacts) -> RepeatKey | None:
     """
     if facts.kind is CallbackKind.UNKNOWN or not facts.correlation_id:
         return None
-    return RepeatKey(endpoint.pk, facts.kind.value, facts.correlation_id[:128], facts.result_code[:32])
+    return RepeatKey(merchant_id, facts.kind.value, facts.correlation_id[:128], facts.result_code[:32])
 
 
 def find_originals(keys: Iterable[RepeatKey]) -> dict[RepeatKey, int]:
@@ -42,9 +42,9 @@ def find_originals(keys: Iterable[RepeatKey]) -> dict[RepeatKey, int]:
 
     One query for all the keys: a ``UNION ALL`` of one branch per key, each
     the index lookup the single-callback check made (``callback_duplicate_idx``:
-    endpoint, kind, correlation id). A shorter ``OR`` or ``IN`` of the ids lets
+    merchant, kind, correlation id). A shorter ``OR`` or ``IN`` of the ids lets
     the planner, with statistics that lag a burst of inserts, pick a scan of
-    the endpoint's whole window instead.
+    the merchant's whole window instead.
     """
     keys = set(keys)
     if not keys:

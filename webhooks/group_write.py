@@ -10,13 +10,15 @@ serves every other database). One statement takes the group as arrays
 2. inserts one callback row for each callback that repeats nothing, the
    first of its key in the group, with the group's later copies already
    counted on it (``duplicate_count``);
-3. inserts a pending delivery for each of those rows;
+3. inserts a pending delivery for each of those rows and each of its
+   routes (the merchant's destinations that receive its kind: none, one or
+   several);
 4. counts repeats of earlier callbacks on those callbacks;
 
 and returns, per callback in group order, what became of it. The workers
-are woken for the new deliveries of active endpoints when the transaction
+are woken for the new deliveries of active destinations when the transaction
 commits (``delivery.wakeup.wake_on_commit``, coalesced: no Redis command
-per callback). An earlier callback's first delivery is read only when the
+per callback). An earlier callback's deliveries are read only when the
 group holds a repeat of one.
 
 Every delivery column the statement does not set itself gets its model
@@ -41,15 +43,14 @@ from delivery.models import Delivery, new_webhook_id
 from delivery.wakeup import wake_on_commit
 from webhooks.duplicates import RepeatKey
 from webhooks.models import Callback, storable_amount
-from webhooks.priorities import PriorityDecision
 
 if TYPE_CHECKING:
-    from webhooks.services import ReceivedCallback
+    from webhooks.services import ReceivedCallback, Route
 
 # Per callback: the array each column travels in, and its SQL type.
 _ITEM_COLUMNS = (
     ("ord", "int"),
-    ("endpoint_id", "bigint"),
+    ("merchant_id", "bigint"),
     ("keyed", "boolean"),
     ("raw_body", "bytea"),
     ("payload", "text"),
@@ -70,6 +71,11 @@ _ITEM_COLUMNS = (
     ("account_reference", "text"),
     ("phone_number_masked", "text"),
     ("correlation_id", "text"),
+)
+# Per delivery (a callback and one of its routes): the same, for the second set of arrays.
+_ROUTE_COLUMNS = (
+    ("ord", "int"),
+    ("endpoint_id", "bigint"),
     ("webhook_id", "text"),
     ("priority", "int"),
     ("priority_reason", "text"),
@@ -111,6 +117,8 @@ def _statement() -> str:
     callbacks, deliveries = Callback._meta.db_table, Delivery._meta.db_table
     arrays = ", ".join(f"%(a{number})b::{kind}[]" for number, (_, kind) in enumerate(_ITEM_COLUMNS))
     names = ", ".join(name for name, _ in _ITEM_COLUMNS)
+    route_arrays = ", ".join(f"%(r{number})b::{kind}[]" for number, (_, kind) in enumerate(_ROUTE_COLUMNS))
+    route_names = ", ".join(name for name, _ in _ROUTE_COLUMNS)
     defaults = _delivery_defaults()
     default_columns = "".join(f", {column}" for column, _, _ in defaults)
     default_values = "".join(f", %(d{number})s::{kind}" for number, (_, kind, _) in enumerate(defaults))
@@ -121,6 +129,9 @@ def _statement() -> str:
 WITH item AS (
     SELECT * FROM unnest({arrays}) AS item({names})
 ),
+route AS (
+    SELECT * FROM unnest({route_arrays}) AS route({route_names})
+),
 placed AS (
     SELECT item.*, original.id AS original_id,
         CASE WHEN item.keyed THEN min(item.ord) OVER same_key ELSE item.ord END AS first_ord,
@@ -129,7 +140,7 @@ placed AS (
     LEFT JOIN LATERAL (
         SELECT earlier.id FROM {callbacks} earlier
         WHERE item.keyed
-            AND earlier.endpoint_id = item.endpoint_id
+            AND earlier.merchant_id = item.merchant_id
             AND earlier.kind = item.kind
             AND earlier.correlation_id = item.correlation_id
             AND earlier.result_code = item.result_code
@@ -137,7 +148,7 @@ placed AS (
         ORDER BY earlier.received_at, earlier.id
         LIMIT 1
     ) original ON true
-    WINDOW same_key AS (PARTITION BY item.keyed, item.endpoint_id, item.kind, item.correlation_id,
+    WINDOW same_key AS (PARTITION BY item.keyed, item.merchant_id, item.kind, item.correlation_id,
                                      item.result_code)
 ),
 fresh AS (
@@ -145,9 +156,9 @@ fresh AS (
     FROM (SELECT * FROM placed WHERE original_id IS NULL AND first_ord = ord ORDER BY ord) first
 ),
 new_callback AS (
-    INSERT INTO {callbacks} (id, endpoint_id, payload, headers, source_ip, received_at, {copied},
+    INSERT INTO {callbacks} (id, merchant_id, payload, headers, source_ip, received_at, {copied},
                              duplicate_count, last_duplicate_at, created_at, updated_at)
-    SELECT callback_id, endpoint_id, payload::jsonb, headers::jsonb, source_ip::inet, %(now)s, {copied},
+    SELECT callback_id, merchant_id, payload::jsonb, headers::jsonb, source_ip::inet, %(now)s, {copied},
            arrivals - 1, CASE WHEN arrivals > 1 THEN %(now)s::timestamptz END, %(now)s, %(now)s
     FROM fresh
 ),
@@ -155,10 +166,10 @@ new_delivery AS (
     INSERT INTO {deliveries} (callback_id, endpoint_id, webhook_id, status, priority, priority_reason,
                               attempt_count, cycle, cycle_attempt_count, lease_token, created_at,
                               updated_at{default_columns})
-    SELECT callback_id, endpoint_id, webhook_id, %(status)s, priority, priority_reason,
-           0, 1, 0, '', %(now)s, %(now)s{default_values}
-    FROM fresh
-    RETURNING id, callback_id
+    SELECT fresh.callback_id, route.endpoint_id, route.webhook_id, %(status)s, route.priority,
+           route.priority_reason, 0, 1, 0, '', %(now)s, %(now)s{default_values}
+    FROM fresh JOIN route ON route.ord = fresh.ord
+    RETURNING id, callback_id, endpoint_id
 ),
 counted AS (
     UPDATE {callbacks} original
@@ -168,10 +179,11 @@ counted AS (
           GROUP BY original_id) repeated
     WHERE original.id = repeated.original_id
 )
-SELECT placed.ord, placed.first_ord, placed.original_id, fresh.callback_id, new_delivery.id
+SELECT placed.ord, placed.first_ord, placed.original_id, fresh.callback_id, new_delivery.id,
+       new_delivery.endpoint_id
 FROM placed
 LEFT JOIN fresh ON fresh.ord = placed.first_ord AND placed.original_id IS NULL
-LEFT JOIN new_delivery ON new_delivery.callback_id = fresh.callback_id
+LEFT JOIN new_delivery ON new_delivery.callback_id = fresh.callback_id AND placed.ord = fresh.ord
 ORDER BY placed.ord
 """)  # noqa: S608
 
@@ -184,17 +196,19 @@ def _collapsed(statement: str) -> str:
 def callbacks_write(
     received: Sequence[ReceivedCallback],
     keys: Sequence[RepeatKey | None],
-    decisions: Sequence[PriorityDecision],
-) -> list[tuple[Delivery, int, int | None]]:
-    """Write a group (inside a transaction, on Postgres); per callback ``(delivery, callback id, repeat of)``.
+    routes: Sequence[Sequence[Route]],
+) -> list[tuple[list[Delivery], int, int | None]]:
+    """Write a group (in a transaction, on Postgres); per callback ``(deliveries, callback id, repeat of)``.
 
-    ``keys`` and ``decisions`` are the callbacks' repeat keys and priorities,
-    in the same order. A repeat answers with the delivery of the callback it
-    repeats and the id of that callback; a new callback with its own.
+    ``keys`` and ``routes`` are the callbacks' repeat keys and routes, in the
+    same order. A new callback answers with its own id and one delivery per
+    route, in route order; a repeat with the id and the deliveries of the
+    callback it repeats.
     """
     now = timezone.now()
-    webhook_ids = [new_webhook_id() for _ in received]
-    params = _arrays(received, keys, decisions, webhook_ids)
+    params = _arrays(received, keys)
+    webhook_ids = [[new_webhook_id() for _ in item_routes] for item_routes in routes]
+    params.update(_route_arrays(routes, webhook_ids))
     params["since"] = now - timedelta(hours=settings.DUPLICATE_WINDOW_HOURS)
     params["now"] = now
     params["status"] = Delivery.Status.PENDING
@@ -204,36 +218,46 @@ def callbacks_write(
         cursor.execute(_statement(), params)
         rows = cursor.fetchall()
 
-    deliveries: dict[int, Delivery] = {}  # position of a new callback → its delivery
-    for ord_, first, original_id, callback_id, delivery_id in rows:
+    placed: dict[int, tuple[int, int | None, int | None]] = {}  # ord → (first ord, original, callback id)
+    inserted: dict[int, dict[int, int]] = {}  # ord of a new callback → {destination id: delivery id}
+    for ord_, first, original_id, callback_id, delivery_id, endpoint_id in rows:
+        placed[ord_] = (first, original_id, callback_id)
+        if delivery_id is not None:
+            inserted.setdefault(ord_, {})[endpoint_id] = delivery_id
+    deliveries: dict[int, list[Delivery]] = {}  # ord of a new callback → its deliveries, in route order
+    for ord_, (first, original_id, callback_id) in placed.items():
         if ord_ == first and original_id is None:
-            deliveries[ord_] = _delivery(
-                received[ord_], decisions[ord_], delivery_id, callback_id, webhook_ids[ord_], now
-            )
-    earlier = first_deliveries({row[2] for row in rows if row[2] is not None})
+            ids = inserted.get(ord_, {})
+            deliveries[ord_] = [
+                _delivery(route, ids[route.destination.pk], callback_id, webhook_id, now)
+                for route, webhook_id in zip(routes[ord_], webhook_ids[ord_], strict=True)
+            ]
+    earlier = deliveries_of({original for _, original, _ in placed.values() if original is not None})
     written = []
-    for ord_, first, original_id, callback_id, _ in rows:
+    for ord_ in range(len(received)):
+        first, original_id, callback_id = placed[ord_]
         if original_id is not None:
-            written.append((earlier[original_id], original_id, original_id))
+            written.append((earlier.get(original_id, []), original_id, original_id))
         elif ord_ != first:
             written.append((deliveries[first], callback_id, callback_id))
         else:
             written.append((deliveries[ord_], callback_id, None))
     wake_on_commit(
-        delivery.priority for position, delivery in deliveries.items() if delivery.endpoint.is_active
+        delivery.priority
+        for item_deliveries in deliveries.values()
+        for delivery in item_deliveries
+        if delivery.endpoint.is_active
     )
     return written
 
 
-def _arrays(received, keys, decisions, webhook_ids) -> dict[str, list]:
+def _arrays(received, keys) -> dict[str, list]:
     columns: dict[str, list] = {name: [] for name, _ in _ITEM_COLUMNS}
-    for position, (item, key, decision, webhook_id) in enumerate(
-        zip(received, keys, decisions, webhook_ids, strict=True)
-    ):
+    for position, (item, key) in enumerate(zip(received, keys, strict=True)):
         facts = item.facts
         row = {
             "ord": position,
-            "endpoint_id": item.endpoint.pk,
+            "merchant_id": item.merchant.pk,
             "keyed": key is not None,
             "raw_body": bytes(item.raw_body),
             "payload": json.dumps(item.payload),
@@ -254,25 +278,34 @@ def _arrays(received, keys, decisions, webhook_ids) -> dict[str, list]:
             "account_reference": facts.account_reference[:128],
             "phone_number_masked": facts.phone_number_masked[:80],
             "correlation_id": facts.correlation_id[:128],
-            "webhook_id": webhook_id,
-            "priority": int(decision.priority),
-            "priority_reason": decision.reason,
         }
         for name, values in columns.items():
             values.append(row[name])
     return {f"a{number}": columns[name] for number, (name, _) in enumerate(_ITEM_COLUMNS)}
 
 
-def _delivery(item, decision, delivery_id, callback_id, webhook_id, now: datetime) -> Delivery:
+def _route_arrays(routes, webhook_ids) -> dict[str, list]:
+    columns: dict[str, list] = {name: [] for name, _ in _ROUTE_COLUMNS}
+    for position, (item_routes, item_webhook_ids) in enumerate(zip(routes, webhook_ids, strict=True)):
+        for route, webhook_id in zip(item_routes, item_webhook_ids, strict=True):
+            columns["ord"].append(position)
+            columns["endpoint_id"].append(route.destination.pk)
+            columns["webhook_id"].append(webhook_id)
+            columns["priority"].append(int(route.decision.priority))
+            columns["priority_reason"].append(route.decision.reason)
+    return {f"r{number}": columns[name] for number, (name, _) in enumerate(_ROUTE_COLUMNS)}
+
+
+def _delivery(route, delivery_id, callback_id, webhook_id, now: datetime) -> Delivery:
     """The delivery row just inserted, as the ORM would have loaded it."""
     delivery = Delivery(
         id=delivery_id,
         callback_id=callback_id,
-        endpoint=item.endpoint,
+        endpoint=route.destination,
         webhook_id=webhook_id,
         status=Delivery.Status.PENDING,
-        priority=decision.priority,
-        priority_reason=decision.reason,
+        priority=route.decision.priority,
+        priority_reason=route.decision.reason,
         created_at=now,
         updated_at=now,
     )
@@ -281,11 +314,11 @@ def _delivery(item, decision, delivery_id, callback_id, webhook_id, now: datetim
     return delivery
 
 
-def first_deliveries(callback_ids: set[int]) -> dict[int, Delivery]:
-    """The first delivery of each callback (what a repeat of it answers with); no query for none."""
+def deliveries_of(callback_ids: set[int]) -> dict[int, list[Delivery]]:
+    """Each callback's deliveries, oldest first (what a repeat of it answers with); no query for none."""
+    found: dict[int, list[Delivery]] = {}
     if not callback_ids:
-        return {}
-    first: dict[int, Delivery] = {}
-    for delivery in Delivery.objects.filter(callback_id__in=callback_ids).order_by("-pk"):
-        first[delivery.callback_id] = delivery
-    return first
+        return found
+    for delivery in Delivery.objects.filter(callback_id__in=callback_ids).order_by("pk"):
+        found.setdefault(delivery.callback_id, []).append(delivery)
+    return found

@@ -68,14 +68,18 @@ class CircuitState(models.TextChoices):
     OPEN = "open", "Open (holding deliveries, probing)"
 
 
-class Endpoint(models.Model):
-    """A user (merchant) of the relay: the app their callbacks go to and how hard to try."""
+class Merchant(models.Model):
+    """A merchant (a "user" of the relay): the one inbound door M-Pesa calls, by user id and token.
+
+    Its callbacks are kept once and delivered to each of its destinations
+    (``Endpoint``) whose callback kinds match.
+    """
 
     user_id = models.CharField(
         max_length=64,
         unique=True,
         validators=[user_id_validator, validate_no_forbidden_word],
-        help_text="Identifies the user in the inbound URL M-Pesa calls.",
+        help_text="Identifies the merchant in the inbound URL M-Pesa calls.",
     )
     inbound_token = models.CharField(
         max_length=64,
@@ -84,12 +88,82 @@ class Endpoint(models.Model):
         editable=False,
         help_text="The secret part of the inbound URL; a request without it is refused.",
     )
+    inbound_token_rotated_at = models.DateTimeField(
+        "inbound token last changed", null=True, blank=True, editable=False
+    )
     allow_legacy_path = models.BooleanField(
         "allow the legacy path",
         default=False,
         help_text="Also accept callbacks on the bare /webhook/<user id> path, without the token. "
         "Only for merchants who cannot re-register their M-Pesa URLs yet: anyone who knows the "
         "user id can post to that path.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return self.user_id
+
+    @property
+    def inbound_path(self) -> str:
+        """The path M-Pesa must call for this merchant (the token makes it unguessable)."""
+        return f"/webhook/{self.user_id}/{self.inbound_token}"
+
+    @property
+    def legacy_inbound_path(self) -> str:
+        return f"/webhook/{self.user_id}"
+
+
+destination_name_validator = RegexValidator(
+    regex=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+    message="A destination name is 1 to 40 lower-case letters, digits, '_' or '-' (e.g. shop, erp).",
+)
+
+MAIN_DESTINATION = "main"
+
+
+def validate_kinds(value) -> None:
+    """A list of known callback kinds, without repeats (an empty list means every kind)."""
+    if not isinstance(value, list) or not all(isinstance(kind, str) for kind in value):
+        raise ValidationError("Callback kinds are a list of kind names.", code="invalid_kinds")
+    known = {kind.value for kind in CallbackKind}
+    unknown = [kind for kind in value if kind not in known]
+    if unknown:
+        raise ValidationError(
+            f"Unknown callback kind {unknown[0]!r}; choose from {', '.join(sorted(known))}.",
+            code="unknown_kind",
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Each callback kind may be listed once.", code="repeated_kind")
+
+
+class Endpoint(models.Model):
+    """A destination: one app of a merchant, the callback kinds it receives, and how hard to try.
+
+    A merchant has one or more. Each has its own URL, signing secret, retry
+    settings, concurrency cap, circuit breaker and pause switch; one callback
+    becomes one delivery per destination whose ``kinds`` match.
+    """
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="destinations")
+    # The merchant's user id, copied: it never changes, and tenant scoping, logs and metrics read it
+    # on every row without a join.
+    user_id = models.CharField(max_length=64, editable=False, db_index=True)
+    name = models.CharField(
+        max_length=40,
+        default=MAIN_DESTINATION,
+        validators=[destination_name_validator],
+        help_text="Tells this merchant's destinations apart (e.g. shop, erp, warehouse).",
+    )
+    kinds = models.JSONField(
+        "callback kinds",
+        default=list,
+        blank=True,
+        validators=[validate_kinds],
+        help_text="The callback kinds this destination receives; empty means every kind.",
     )
     url = models.CharField(
         "delivery URL",
@@ -207,10 +281,14 @@ class Endpoint(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["user_id"]
+        ordering = ["user_id", "id"]
+        verbose_name = "destination"
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name"], name="unique_destination_name"),
+        ]
 
     def __str__(self) -> str:
-        return self.user_id
+        return self.label
 
     def clean(self) -> None:
         from delivery.destinations import DestinationRefused, validate_destination_url
@@ -222,6 +300,21 @@ class Endpoint(models.Model):
                     validate_destination_url(value)
                 except DestinationRefused as refused:
                     raise ValidationError({field: str(refused)}) from None
+        if self.validation_url and self.merchant_id:
+            other = (
+                Endpoint.objects.filter(merchant_id=self.merchant_id)
+                .exclude(pk=self.pk)
+                .exclude(validation_url="")
+                .values_list("name", flat=True)
+                .first()
+            )
+            if other is not None:
+                raise ValidationError(
+                    {
+                        "validation_url": f"Destination {other!r} of this merchant already answers C2B "
+                        "validation; M-Pesa waits for one answer, so only one destination may."
+                    }
+                )
         if (
             self.max_delay_seconds is not None
             and self.initial_delay_seconds is not None
@@ -242,14 +335,31 @@ class Endpoint(models.Model):
             secrets.append(self.previous_signing_secret)
         return secrets
 
+    def receives(self, kind: str) -> bool:
+        """Whether a callback of ``kind`` is delivered here (an empty ``kinds`` takes every kind)."""
+        return not self.kinds or kind in self.kinds
+
+    @property
+    def label(self) -> str:
+        """How people name it: the user id, and the destination's name unless it is the main one."""
+        return self.user_id if self.name == MAIN_DESTINATION else f"{self.user_id}/{self.name}"
+
+    @property
+    def inbound_token(self) -> str:
+        return self.merchant.inbound_token
+
+    @property
+    def allow_legacy_path(self) -> bool:
+        return self.merchant.allow_legacy_path
+
     @property
     def inbound_path(self) -> str:
-        """The path M-Pesa must call for this user (the token makes it unguessable)."""
-        return f"/webhook/{self.user_id}/{self.inbound_token}"
+        """The merchant's inbound path (every destination of a merchant shares its one door)."""
+        return self.merchant.inbound_path
 
     @property
     def legacy_inbound_path(self) -> str:
-        return f"/webhook/{self.user_id}"
+        return self.merchant.legacy_inbound_path
 
 
 def storable_amount(amount: Decimal | None) -> Decimal | None:
@@ -265,8 +375,8 @@ KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind
 class Callback(models.Model):
     """One callback exactly as M-Pesa sent it, kept before M-Pesa gets its answer."""
 
-    # No index of its own: callback_duplicate_idx (endpoint, kind, correlation id, received at) leads with it.
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="callbacks", db_index=False)
+    # No index of its own: callback_duplicate_idx (merchant, kind, correlation id, received at) leads with it.
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="callbacks", db_index=False)
     raw_body = models.BinaryField(help_text="The request body, byte for byte; deliveries send exactly this.")
     payload = models.JSONField(help_text="The parsed body, for reading and searching.")
     headers = models.JSONField(default=dict, blank=True)
@@ -303,9 +413,9 @@ class Callback(models.Model):
         ordering = ["-received_at"]
         indexes = [
             models.Index(
-                fields=["endpoint", "kind", "correlation_id", "received_at"], name="callback_duplicate_idx"
+                fields=["merchant", "kind", "correlation_id", "received_at"], name="callback_duplicate_idx"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"callback {self.pk} for {self.endpoint_id}"
+        return f"callback {self.pk} for {self.merchant}"

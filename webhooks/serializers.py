@@ -1,4 +1,5 @@
-"""What the integration API shows of endpoints, and what it accepts to create or change one.
+"""What the integration API shows of merchants and their destinations (endpoints), and what it accepts
+to create or change one.
 
 The signing secret and the inbound token never appear in a listing or a
 detail: only creation (``EndpointCreatedSerializer``) and rotation show a
@@ -14,7 +15,8 @@ from redis.exceptions import RedisError
 from rest_framework import serializers
 
 from delivery.selectors import in_flight
-from webhooks.models import Endpoint, user_id_validator, validate_no_forbidden_word
+from webhooks.models import Endpoint, Merchant, user_id_validator, validate_no_forbidden_word
+from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
 
 PRIORITY_NAMES = [priority.queue_name for priority in Priority]
@@ -33,9 +35,12 @@ class PriorityField(serializers.ChoiceField):
         return Priority.from_name(super().to_internal_value(data))
 
 
+KIND_NAMES = [kind.value for kind in CallbackKind]
+
 # Settings the API may write; all go through webhooks.services.endpoint_create_or_update.
 WRITABLE_SETTINGS = [
     "url",
+    "kinds",
     "default_priority",
     "max_attempts",
     "initial_delay_seconds",
@@ -47,10 +52,24 @@ WRITABLE_SETTINGS = [
 ]
 
 
+class KindsField(serializers.ListField):
+    """The callback kinds a destination receives, by name; an empty list means every kind."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.ChoiceField(choices=KIND_NAMES), **kwargs)
+
+    def to_internal_value(self, data):
+        kinds = super().to_internal_value(data)
+        if len(set(kinds)) != len(kinds):
+            raise serializers.ValidationError("Each callback kind may be listed once.")
+        return kinds
+
+
 class EndpointSerializer(serializers.ModelSerializer):
-    """An endpoint as listed and read: where deliveries go and how hard the relay tries."""
+    """A destination as listed and read: where deliveries go, which kinds, and how hard the relay tries."""
 
     default_priority = PriorityField()
+    kinds = KindsField(help_text="The callback kinds delivered here; empty: every kind.")
     priority_override = PriorityField(allow_null=True)
     held_deliveries = serializers.IntegerField(
         read_only=True, default=0, help_text="Deliveries waiting for a resume or for the circuit to close."
@@ -70,6 +89,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         model = Endpoint
         fields = [
             "user_id",
+            "name",
             *WRITABLE_SETTINGS,
             "priority_override",
             "use_payment_rules",
@@ -90,6 +110,7 @@ class EndpointUpdateSerializer(serializers.ModelSerializer):
     """The settings a PATCH may change (any subset); ``is_active: false`` pauses, ``true`` resumes."""
 
     default_priority = PriorityField(required=False)
+    kinds = KindsField(required=False, help_text="The callback kinds delivered here; empty: every kind.")
 
     class Meta:
         model = Endpoint
@@ -133,6 +154,50 @@ class EndpointCreatedSerializer(EndpointSerializer):
 
     class Meta(EndpointSerializer.Meta):
         fields = [*EndpointSerializer.Meta.fields, "signing_secret", "inbound_path"]
+        read_only_fields = fields
+
+
+class DestinationCreateSerializer(EndpointUpdateSerializer):
+    """A new destination of a merchant: its name and URL; the kinds default to every kind."""
+
+    name = serializers.RegexField(
+        r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        help_text="1 to 40 lower-case letters, digits, '_' or '-' (e.g. shop, erp).",
+        error_messages={"invalid": "A destination name is 1 to 40 lower-case letters, digits, '_' or '-'."},
+    )
+
+    class Meta(EndpointUpdateSerializer.Meta):
+        fields = ["name", *WRITABLE_SETTINGS]
+        extra_kwargs = {
+            **EndpointUpdateSerializer.Meta.extra_kwargs,
+            "url": {"required": True},
+        }
+
+
+class DestinationCreatedSerializer(EndpointSerializer):
+    """A created destination with its signing secret: shown this once."""
+
+    signing_secret = serializers.CharField(
+        read_only=True, help_text="The whsec_ secret deliveries are signed with. Shown once: keep it."
+    )
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "signing_secret"]
+        read_only_fields = fields
+
+
+class MerchantSerializer(serializers.ModelSerializer):
+    """A merchant: its user id and its destinations (the inbound token is never shown here)."""
+
+    destinations = serializers.SerializerMethodField(help_text="Its destinations' names, oldest first.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_destinations(self, merchant) -> list[str]:
+        return [destination.name for destination in merchant.destinations.all()]
+
+    class Meta:
+        model = Merchant
+        fields = ["user_id", "allow_legacy_path", "destinations", "inbound_token_rotated_at", "created_at"]
         read_only_fields = fields
 
 

@@ -1,4 +1,4 @@
-"""Writes on endpoints and callbacks."""
+"""Writes on merchants, their destinations (``Endpoint``) and callbacks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,11 +19,12 @@ from delivery.models import Delivery
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
 from webhooks.group_commit import GroupCommitter
-from webhooks.group_write import callbacks_write, first_deliveries
+from webhooks.group_write import callbacks_write, deliveries_of
 from webhooks.inbound_tokens import generate_inbound_token
-from webhooks.models import Callback, CircuitState, Endpoint, storable_amount
+from webhooks.models import MAIN_DESTINATION, Callback, CircuitState, Endpoint, Merchant, storable_amount
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.priorities import Priority, PriorityDecision, choose_priority
+from webhooks.selectors import main_destination
 from webhooks.signing_secrets import generate_signing_secret
 
 logger = logging.getLogger(__name__)
@@ -41,55 +43,89 @@ def read_facts(payload: dict[str, Any], *, kind_hint: str | None = None) -> Call
 
 @dataclasses.dataclass(frozen=True)
 class ReceivedCallback:
-    """A callback as read from its request, ready to be kept."""
+    """A callback as read from its request, ready to be kept.
 
-    endpoint: Endpoint
+    ``destinations`` are the merchant's destinations to consider: each whose
+    callback kinds include this callback's kind gets a delivery (all of them
+    when ``every_kind``, as for a test delivery sent to one destination).
+    """
+
+    merchant: Merchant
+    destinations: Sequence[Endpoint]
     raw_body: bytes
     payload: dict[str, Any]
     headers: dict[str, str]
     source_ip: str | None
     facts: CallbackFacts
     priority_override: Priority | None = None
+    every_kind: bool = False
+
+    def routes(self) -> list[Route]:
+        """Each destination that receives this callback, with the priority its delivery gets there."""
+        kind = self.facts.kind.value
+        return [
+            Route(destination, _priority_decision(self, destination))
+            for destination in self.destinations
+            if self.every_kind or destination.receives(kind)
+        ]
+
+
+class Route(NamedTuple):
+    """One destination a callback goes to, and its delivery's priority there."""
+
+    destination: Endpoint
+    decision: PriorityDecision
 
 
 @dataclasses.dataclass(frozen=True)
 class Kept:
-    """What became of one received callback: its delivery, or the original it repeats."""
+    """What became of one received callback: its deliveries (one per matching destination), or the
+    deliveries of the original it repeats. A callback no destination receives is kept with none."""
 
-    delivery: Delivery
     callback_id: int
+    deliveries: tuple[Delivery, ...] = ()
     repeat_of: int | None = None
-    decision: PriorityDecision | None = None
+    routes: tuple[Route, ...] = ()
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """The first delivery (to the merchant's first matching destination), if any."""
+        return self.deliveries[0] if self.deliveries else None
 
 
 def callback_receive(
     *,
-    endpoint: Endpoint,
+    merchant: Merchant,
+    destinations: Sequence[Endpoint],
     raw_body: bytes,
     payload: dict[str, Any],
     headers: dict[str, str],
     source_ip: str | None,
     facts: CallbackFacts | None = None,
     priority_override: Priority | None = None,
-) -> Delivery:
-    """Keep a callback and its pending delivery; the job is queued after commit.
+    every_kind: bool = False,
+) -> Kept:
+    """Keep a callback and a pending delivery per destination that receives it; wake the workers after commit.
 
     When this returns, the callback is in the database: M-Pesa may be told
     it was accepted whatever happens to Redis afterwards. Callbacks arriving
     at the same time in one process share a transaction (``webhooks.group_commit``);
     called inside a transaction, the callback is kept in that one, on its own.
     A repeat of a callback already received (see ``webhooks.duplicates``) is
-    only counted on the original, and the original's delivery is returned: it
-    is not delivered again.
+    only counted on the original, and the original's deliveries are returned:
+    it is not delivered again. A callback none of ``destinations`` receives is
+    kept all the same, with no delivery.
     """
     received = ReceivedCallback(
-        endpoint=endpoint,
+        merchant=merchant,
+        destinations=destinations,
         raw_body=raw_body,
         payload=payload,
         headers=headers,
         source_ip=source_ip,
         facts=facts or read_facts(payload),
         priority_override=priority_override,
+        every_kind=every_kind,
     )
     if transaction.get_connection().in_atomic_block:
         # Inside a caller's transaction, nothing is committed when we return: a group led from here
@@ -98,7 +134,7 @@ def callback_receive(
     else:
         kept = inbound_group.submit(received)
     _log_kept(received, kept)
-    return kept.delivery
+    return kept
 
 
 def callbacks_keep(received: Sequence[ReceivedCallback]) -> list[Kept]:
@@ -110,29 +146,29 @@ def callbacks_keep(received: Sequence[ReceivedCallback]) -> list[Kept]:
     with one multi-row INSERT each. Either way the workers are woken after
     the commit.
     """
-    keys = [repeat_key(item.endpoint, item.facts) for item in received]
-    decisions = [_priority_decision(item) for item in received]
+    keys = [repeat_key(item.merchant.pk, item.facts) for item in received]
+    routes = [item.routes() for item in received]
     with transaction.atomic():
         if transaction.get_connection().vendor == "postgresql":
-            return [
-                Kept(
-                    delivery=delivery,
-                    callback_id=callback_id,
-                    repeat_of=repeat_of,
-                    decision=None if repeat_of is not None else decision,
-                )
-                for (delivery, callback_id, repeat_of), decision in zip(
-                    callbacks_write(received, keys, decisions), decisions, strict=True
-                )
-            ]
-        return _callbacks_keep_orm(received, keys, decisions)
+            written = callbacks_write(received, keys, routes)
+        else:
+            written = _callbacks_keep_orm(received, keys, routes)
+    return [
+        Kept(
+            callback_id=callback_id,
+            deliveries=tuple(deliveries),
+            repeat_of=repeat_of,
+            routes=() if repeat_of is not None else tuple(item_routes),
+        )
+        for (deliveries, callback_id, repeat_of), item_routes in zip(written, routes, strict=True)
+    ]
 
 
 def _callbacks_keep_orm(
     received: Sequence[ReceivedCallback],
     keys: list[RepeatKey | None],
-    decisions: list[PriorityDecision],
-) -> list[Kept]:
+    routes: list[list[Route]],
+) -> list[tuple[list[Delivery], int, int | None]]:
     originals = find_originals(key for key in keys if key)
     fresh: list[int] = []  # positions of the callbacks that repeat nothing
     first_of_key: dict[RepeatKey, int] = {}
@@ -147,25 +183,23 @@ def _callbacks_keep_orm(
         if key is not None:
             first_of_key[key] = position
     callbacks = insert_rows(Callback, [callback_build(received[p]) for p in fresh])
-    deliveries = deliveries_create(
-        [(callback, received[p].endpoint, decisions[p]) for p, callback in zip(fresh, callbacks, strict=True)]
+    pairs = [(p, callback) for p, callback in zip(fresh, callbacks, strict=True)]
+    deliveries = iter(
+        deliveries_create(
+            [(callback, route.destination, route.decision) for p, callback in pairs for route in routes[p]]
+        )
     )
-    kept: dict[int, Kept] = {
-        p: Kept(delivery=delivery, callback_id=callback.pk, decision=decisions[p])
-        for p, callback, delivery in zip(fresh, callbacks, deliveries, strict=True)
+    kept: dict[int, tuple[list[Delivery], int, int | None]] = {
+        p: ([next(deliveries) for _ in routes[p]], callback.pk, None) for p, callback in pairs
     }
     earlier = {p: originals[key] for p, key in enumerate(keys) if key is not None and key in originals}
-    earlier_deliveries = first_deliveries(set(earlier.values()))
+    earlier_deliveries = deliveries_of(set(earlier.values()))
     for position, callback_id in earlier.items():
-        kept[position] = Kept(
-            delivery=earlier_deliveries[callback_id], callback_id=callback_id, repeat_of=callback_id
-        )
+        kept[position] = (earlier_deliveries.get(callback_id, []), callback_id, callback_id)
     for position, first in repeats.items():
-        original = kept[first]
-        kept[position] = Kept(
-            delivery=original.delivery, callback_id=original.callback_id, repeat_of=original.callback_id
-        )
-    record_duplicates(Counter(kept[p].repeat_of for p in [*earlier, *repeats]))
+        first_deliveries, callback_id, _ = kept[first]
+        kept[position] = (first_deliveries, callback_id, callback_id)
+    record_duplicates(Counter(kept[p][2] for p in [*earlier, *repeats]))
     return [kept[position] for position in range(len(received))]
 
 
@@ -177,42 +211,58 @@ inbound_group: GroupCommitter[ReceivedCallback, Kept] = GroupCommitter(
 )
 
 
-def _priority_decision(item: ReceivedCallback) -> PriorityDecision:
-    endpoint = item.endpoint
+def _priority_decision(item: ReceivedCallback, destination: Endpoint) -> PriorityDecision:
+    override = item.priority_override if item.priority_override is not None else destination.priority_override
     return choose_priority(
-        default=endpoint.default_priority,
-        override=item.priority_override if item.priority_override is not None else endpoint.priority_override,
-        use_payment_rules=endpoint.use_payment_rules,
-        high_value_threshold=endpoint.high_value_threshold,
+        default=destination.default_priority,
+        override=override,
+        use_payment_rules=destination.use_payment_rules,
+        high_value_threshold=destination.high_value_threshold,
         facts=item.facts,
     )
 
 
 def _log_kept(item: ReceivedCallback, kept: Kept) -> None:
     facts = item.facts
+    user_id = item.merchant.user_id
     if kept.repeat_of is not None:
         logger.info(
             "🔁 Duplicate %s %s for %s absorbed (first received as callback %s)",
             facts.kind,
             facts.correlation_id,
-            item.endpoint.user_id,
+            user_id,
             kept.repeat_of,
         )
         return
+    if not kept.deliveries:
+        logger.info(
+            "📦 Callback %s (%s) received for %s, kept: no destination of theirs receives %s",
+            kept.callback_id,
+            facts.kind,
+            user_id,
+            facts.kind,
+        )
+        return
+    queued = ", ".join(
+        f"{delivery.pk} ({route.decision.priority.queue_name}: {route.decision.reason})"
+        if route.destination.name == MAIN_DESTINATION
+        else f"{delivery.pk} to {route.destination.name} ({route.decision.priority.queue_name}: "
+        f"{route.decision.reason})"
+        for delivery, route in zip(kept.deliveries, kept.routes, strict=True)
+    )
     logger.info(
-        "📦 Callback %s (%s) received for %s, queued as delivery %s (%s: %s)",
+        "📦 Callback %s (%s) received for %s, queued as %s %s",
         kept.callback_id,
         facts.kind,
-        item.endpoint.user_id,
-        kept.delivery.pk,
-        kept.decision.priority.queue_name,
-        kept.decision.reason,
+        user_id,
+        "delivery" if len(kept.deliveries) == 1 else "deliveries",
+        queued,
     )
 
 
 def callback_create(
     *,
-    endpoint: Endpoint,
+    merchant: Merchant,
     raw_body: bytes,
     payload: dict[str, Any],
     headers: dict[str, str],
@@ -222,7 +272,8 @@ def callback_create(
     """Store a callback with the facts read from it (call inside a transaction)."""
     callback = callback_build(
         ReceivedCallback(
-            endpoint=endpoint,
+            merchant=merchant,
+            destinations=(),
             raw_body=raw_body,
             payload=payload,
             headers=headers,
@@ -238,7 +289,7 @@ def callback_build(item: ReceivedCallback) -> Callback:
     """The unsaved callback row of ``item``, received now, with the facts read from it."""
     facts = item.facts
     return Callback(
-        endpoint=item.endpoint,
+        merchant=item.merchant,
         raw_body=item.raw_body,
         payload=item.payload,
         headers=item.headers,
@@ -262,9 +313,10 @@ def callback_build(item: ReceivedCallback) -> Callback:
     )
 
 
-# Fields an operator may set on an endpoint, with their model names.
+# Fields an operator may set on a destination, with their model names.
 ENDPOINT_SETTINGS = (
     "url",
+    "kinds",
     "default_priority",
     "max_attempts",
     "initial_delay_seconds",
@@ -278,33 +330,72 @@ ENDPOINT_SETTINGS = (
     "high_value_threshold",
     "validation_url",
     "validation_fallback",
-    "allow_legacy_path",
 )
+# Fields of the merchant's door.
+MERCHANT_SETTINGS = ("allow_legacy_path",)
 
 
-def endpoint_create_or_update(*, user_id: str, **fields: Any) -> tuple[Endpoint, bool]:
-    """Create the endpoint of ``user_id`` or update the given settings; returns ``(endpoint, created)``.
+def endpoint_create_or_update(
+    *, user_id: str, destination: str | None = None, **fields: Any
+) -> tuple[Endpoint, bool]:
+    """Create or update a destination of ``user_id``'s merchant; returns ``(destination, created)``.
 
-    Validates the whole endpoint (``ValidationError`` with a message per
-    field) before anything is written. A new endpoint gets a new signing
-    secret; an existing one keeps its own.
+    ``destination`` names it; without a name, the merchant's first destination
+    (the one a merchant with a single app has; "main" when it is new). A new
+    merchant is made with its first destination. Validates the merchant and
+    the whole destination (``ValidationError`` with a message per field)
+    before anything is written. A new destination gets a new signing secret;
+    an existing one keeps its own. ``allow_legacy_path`` is the merchant's.
     """
-    unknown = set(fields) - set(ENDPOINT_SETTINGS)
+    unknown = set(fields) - set(ENDPOINT_SETTINGS) - set(MERCHANT_SETTINGS)
     if unknown:
         raise TypeError(f"unknown endpoint settings: {', '.join(sorted(unknown))}")
-    endpoint = Endpoint.objects.filter(user_id=user_id).first()
+    merchant = Merchant.objects.filter(user_id=user_id).first()
+    merchant_created = merchant is None
+    if merchant_created:
+        merchant = Merchant(user_id=user_id)
+    door = {name: fields.pop(name) for name in MERCHANT_SETTINGS if name in fields}
+    for name, value in door.items():
+        setattr(merchant, name, value)
+    if merchant_created:
+        merchant.full_clean()
+    endpoint = None
+    if not merchant_created:
+        endpoint = (
+            main_destination(merchant)
+            if destination is None
+            else merchant.destinations.filter(name=destination).first()
+        )
     created = endpoint is None
     if created:
-        endpoint = Endpoint(user_id=user_id)
+        endpoint = Endpoint(user_id=user_id, name=destination or MAIN_DESTINATION)
+        endpoint.merchant = merchant
     was_active = endpoint.is_active
     for name, value in fields.items():
         setattr(endpoint, name, value)
-    endpoint.full_clean()
+    endpoint.full_clean(exclude=["merchant"] if merchant_created else None)
     with transaction.atomic():
+        if merchant_created or door:
+            merchant.save()
+        endpoint.merchant = merchant
         endpoint.save()
         if not created and endpoint.is_active and not was_active:
             endpoint_release_waiting(endpoint)
     return endpoint, created
+
+
+def destination_delete(*, endpoint: Endpoint) -> None:
+    """Remove a destination that never received a delivery (one with history is paused instead).
+
+    ``ValidationError`` when it has deliveries: their history (attempts, dead
+    letters) belongs to it, and removing it would erase what support needs.
+    """
+    if endpoint.deliveries.exists():
+        raise ValidationError(
+            "This destination has deliveries; pause it instead (its history is kept with it)."
+        )
+    endpoint.delete()
+    logger.info("🗑️ Destination %s removed", endpoint.label)
 
 
 def endpoint_set_active(*, endpoint: Endpoint, active: bool, reason: str = "") -> bool:
@@ -338,7 +429,7 @@ def endpoint_set_active(*, endpoint: Endpoint, active: bool, reason: str = "") -
         if updated and active:
             endpoint_release_waiting(endpoint)
     if updated:
-        logger.info("%s endpoint %s", "▶️ Resumed" if active else "⏸️ Paused", endpoint.user_id)
+        logger.info("%s endpoint %s", "▶️ Resumed" if active else "⏸️ Paused", endpoint.label)
     return bool(updated)
 
 
@@ -362,16 +453,17 @@ def endpoint_rotate_secret(*, endpoint: Endpoint) -> str:
             "updated_at",
         ]
     )
-    logger.info("🔑 Signing secret rotated for endpoint %s", endpoint.user_id)
+    logger.info("🔑 Signing secret rotated for endpoint %s", endpoint.label)
     return endpoint.signing_secret
 
 
-def endpoint_rotate_inbound_token(*, endpoint: Endpoint) -> str:
-    """Give the endpoint a new inbound token; the old inbound URL stops working at once.
+def merchant_rotate_inbound_token(*, merchant: Merchant) -> str:
+    """Give the merchant a new inbound token; the old inbound URL stops working at once.
 
     Returns the new inbound path, which must be registered with M-Pesa.
     """
-    endpoint.inbound_token = generate_inbound_token()
-    endpoint.save(update_fields=["inbound_token", "updated_at"])
-    logger.info("🔑 Inbound token rotated for endpoint %s", endpoint.user_id)
-    return endpoint.inbound_path
+    merchant.inbound_token = generate_inbound_token()
+    merchant.inbound_token_rotated_at = timezone.now()
+    merchant.save(update_fields=["inbound_token", "inbound_token_rotated_at", "updated_at"])
+    logger.info("🔑 Inbound token rotated for merchant %s", merchant.user_id)
+    return merchant.inbound_path

@@ -18,11 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from daraja.api_errors import error_response
-from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts
+from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts, validating_destination
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
-from webhooks.selectors import endpoint_by_user_id, endpoint_for_inbound
+from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
 from webhooks.services import callback_receive
 from webhooks.sources import client_address, in_networks
 
@@ -46,7 +46,7 @@ class InboundWebhookView(View):
     """``POST /webhook/<user_id>/<token>[/c2b-validation|/c2b-confirmation]``: keep it, answer M-Pesa.
 
     Order of checks: body size (413), content type (415), source address
-    when the allowlist is on (403), user and token (a bare 404), JSON (400).
+    when the allowlist is on (403), merchant and token (a bare 404), JSON (400).
     A database that cannot be written answers 503 so that M-Pesa sees a
     failure; nothing is half-written (one transaction). The answer is the
     one each kind expects; C2B validation relays the merchant's accept/reject.
@@ -72,22 +72,23 @@ class InboundWebhookView(View):
                 source_ip, settings.INBOUND_ALLOWED_SOURCES
             ):
                 raise InboundRejected(403, "forbidden_source", "This address may not send callbacks.")
-            endpoint = endpoint_for_inbound(user_id, token)
-            if endpoint is None:
+            merchant = merchant_for_inbound(user_id, token)
+            if merchant is None:
                 # Unknown user, wrong token or legacy path not allowed: one answer for all, no detail.
                 raise InboundRejected(404, "not_found", "Not found.")
+            destinations = merchant.destination_list
             payload = parse_json_object(raw_body)
             received = {
-                "endpoint": endpoint,
                 "raw_body": raw_body,
                 "payload": payload,
                 "headers": kept_headers(request.headers),
                 "source_ip": source_ip,
-                "facts": inbound_facts(endpoint=endpoint, payload=payload, hint=hint),
+                "facts": inbound_facts(merchant=merchant, payload=payload, hint=hint),
             }
-            if received["facts"].kind == CallbackKind.C2B_VALIDATION and endpoint.validation_url:
-                return json_answer(200, c2b_validate(**received))
-            callback_receive(**received)
+            validating = validating_destination(destinations)
+            if received["facts"].kind == CallbackKind.C2B_VALIDATION and validating is not None:
+                return json_answer(200, c2b_validate(endpoint=validating, **received))
+            callback_receive(merchant=merchant, destinations=destinations, **received)
         except InboundRejected as rejected:
             logger.warning(
                 "Inbound callback for %s refused (%s): %s", user_id, rejected.status, rejected.detail
@@ -96,7 +97,7 @@ class InboundWebhookView(View):
         except DatabaseError as exc:
             logger.error("❌ Database unavailable, callback for %s refused with 503: %s", user_id, exc)
             return json_error(503, "service_unavailable", "The relay cannot store callbacks right now.")
-        return json_answer(200, answer_for(received["facts"].kind, endpoint))
+        return json_answer(200, answer_for(received["facts"].kind, destinations))
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         response = json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
@@ -115,12 +116,12 @@ def json_error(status: int, code: str, detail: str) -> HttpResponse:
     return json_answer(status, {"error": code, "detail": detail})
 
 
-def answer_for(kind: str, endpoint) -> dict:
+def answer_for(kind: str, destinations) -> dict:
     """What M-Pesa expects back for a kept callback of ``kind``."""
     if kind == CallbackKind.C2B_CONFIRMATION:
         return CONFIRMED
     if kind == CallbackKind.C2B_VALIDATION:
-        return fallback_answer(endpoint)  # no validation URL: the endpoint's standing answer
+        return fallback_answer(destinations)  # no validation URL: the merchant's standing answer
     return ACCEPTED
 
 
@@ -148,26 +149,36 @@ class TestPriorityView(PublicJSONView):
     def post(self, request, user_id: str, level: str):
         if not settings.ENABLE_TEST_ENDPOINTS:
             raise Http404
-        endpoint = endpoint_by_user_id(user_id)
-        if endpoint is None:
-            return error_response(404, "unknown_user", f"No endpoint is registered for user id {user_id!r}.")
+        merchant = merchant_by_user_id(user_id)
+        if merchant is None:
+            return error_response(404, "unknown_user", f"No merchant is registered with user id {user_id!r}.")
         priority = Priority.from_name(level)
         raw_body = json.dumps(sample_stk_callback()).encode()
-        delivery = callback_receive(
-            endpoint=endpoint,
+        kept = callback_receive(
+            merchant=merchant,
+            destinations=merchant.destination_list,
             raw_body=raw_body,
             payload=json.loads(raw_body),
             headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-test-endpoint"},
             source_ip=request.META.get("REMOTE_ADDR") or None,
             priority_override=priority,
         )
+        first = kept.delivery
         return Response(
             {
-                "queued": True,
+                "queued": first is not None,
                 "priority": priority.queue_name,
                 "priority_value": int(priority),
-                "delivery_id": delivery.pk,
-                "webhook_id": delivery.webhook_id,
+                "delivery_id": first.pk if first else None,
+                "webhook_id": first.webhook_id if first else None,
+                "deliveries": [
+                    {
+                        "destination": delivery.endpoint.name,
+                        "delivery_id": delivery.pk,
+                        "webhook_id": delivery.webhook_id,
+                    }
+                    for delivery in kept.deliveries
+                ],
             }
         )
 

@@ -16,9 +16,13 @@ from daraja.api.throttling import ApiKeyRateThrottle
 from daraja.api.views import api_not_found
 from deadletter.api import DeadLetterViewSet
 from delivery.api import CallbackViewSet
-from webhooks.api import EndpointViewSet
+from webhooks.api import USER_ID_PATTERN, DestinationViewSet, EndpointViewSet, MerchantViewSet
 
 router = SimpleRouter()
+router.register("merchants", MerchantViewSet, basename="api-merchant")
+router.register(
+    rf"merchants/(?P<user_id>{USER_ID_PATTERN})/destinations", DestinationViewSet, basename="api-destination"
+)
 router.register("endpoints", EndpointViewSet, basename="api-endpoint")
 router.register("callbacks", CallbackViewSet, basename="api-callback")
 router.register("dead-letters", DeadLetterViewSet, basename="api-dead-letter")

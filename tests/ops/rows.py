@@ -20,7 +20,7 @@ def callback(
     endpoint: Endpoint, *, received_at: datetime | None = None, kind: str = "stk_callback", **fields
 ):
     return Callback.objects.create(
-        endpoint=endpoint,
+        merchant=endpoint.merchant,
         raw_body=b"{}",
         payload={},
         received_at=received_at or timezone.now(),
@@ -29,10 +29,13 @@ def callback(
     )
 
 
-def delivery(callback: Callback, *, status: str = Delivery.Status.DELIVERED) -> Delivery:
+def delivery(
+    callback: Callback, *, status: str = Delivery.Status.DELIVERED, endpoint: Endpoint | None = None
+) -> Delivery:
+    """A delivery of ``callback`` to ``endpoint`` (default: its merchant's first destination)."""
     return Delivery.objects.create(
         callback=callback,
-        endpoint=callback.endpoint,
+        endpoint=endpoint or callback.merchant.destinations.order_by("pk").first(),
         priority=Priority.NORMAL,
         priority_reason=PriorityReason.ENDPOINT_DEFAULT,
         status=status,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.policy import ErrorCategory
-from webhooks.models import Callback, Endpoint
+from webhooks.models import Callback, Endpoint, Merchant
 from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority, PriorityReason
 
@@ -65,7 +65,7 @@ def _callback(endpoint, tag: str, index: int, received_at, rng: random.Random) -
     phone_tail = f"{index % 1000:03d}"
     payload = _stk_payload(tag, index, amount, phone_tail)
     return Callback(
-        endpoint=endpoint,
+        merchant=endpoint.merchant,
         raw_body=json.dumps(payload).encode(),
         payload=payload,
         headers={"Content-Type": "application/json"},
@@ -155,10 +155,11 @@ def _batch(users, tag, indexes, dead_letters, days, now, rng) -> dict[str, int]:
     rows, deliveries, attempts, letters = [], [], [], []
     for i in indexes:
         received_at = now - timedelta(seconds=rng.uniform(0, days * 86400))
-        callback = _callback(users[i % len(users)], tag, i, received_at, rng)
+        endpoint = users[i % len(users)]
+        callback = _callback(endpoint, tag, i, received_at, rng)
         delivery = Delivery(
             callback=callback,
-            endpoint=callback.endpoint,
+            endpoint=endpoint,
             priority=rng.choice(PRIORITIES),
             priority_reason=PriorityReason.ENDPOINT_DEFAULT,
         )
@@ -199,9 +200,12 @@ def generate_volume(
     rng = random.Random(seed)  # noqa: S311 - sample data, not security
     tag = uuid.uuid4().hex[:6]
     now = timezone.now()
+    merchants = Merchant.objects.bulk_create(
+        Merchant(user_id=f"vol-{tag}-{n}") for n in range(max(endpoints, 1))
+    )
     users = Endpoint.objects.bulk_create(
-        Endpoint(user_id=f"vol-{tag}-{n}", url=f"https://shop{n}.example/mpesa")
-        for n in range(max(endpoints, 1))
+        Endpoint(merchant=merchant, user_id=merchant.user_id, url=f"https://shop{n}.example/mpesa")
+        for n, merchant in enumerate(merchants)
     )
     written = {"endpoints": len(users), "callbacks": 0, "deliveries": 0, "attempts": 0, "dead_letters": 0}
     for start in range(0, callbacks, batch_size):

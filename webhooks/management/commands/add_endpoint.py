@@ -1,4 +1,5 @@
-"""``manage.py add_endpoint <user_id> --url URL [...]``: create or update an endpoint, print it as JSON."""
+"""``manage.py add_endpoint <user_id> --url URL [--destination NAME] [--kinds K,K] [...]``: create or update a
+merchant's destination (its first one unless named), print it as JSON."""
 
 import argparse
 import json
@@ -7,9 +8,10 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from webhooks.models import Endpoint, ValidationFallback
+from webhooks.models import Endpoint, Merchant, ValidationFallback
+from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
-from webhooks.services import endpoint_create_or_update, endpoint_rotate_inbound_token
+from webhooks.services import endpoint_create_or_update, merchant_rotate_inbound_token
 
 PRIORITY_NAMES = [p.name.lower() for p in Priority]
 
@@ -19,6 +21,20 @@ def _amount(text: str) -> Decimal:
         return Decimal(text)
     except InvalidOperation:
         raise CommandError(f"--high-value-threshold must be a number, got {text!r}.") from None
+
+
+def _kinds(text: str) -> list[str]:
+    """``all`` (or nothing) for every kind, else a comma-separated list of kind names."""
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    if kinds in ([], ["all"]):
+        return []
+    known = {kind.value for kind in CallbackKind}
+    unknown = [kind for kind in kinds if kind not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown callback kind {unknown[0]!r}; choose from all, {', '.join(sorted(known))}"
+        )
+    return kinds
 
 
 def _whole_number(text: str) -> int:
@@ -31,14 +47,28 @@ def _whole_number(text: str) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Create an endpoint (or update the given settings of an existing one) and print one JSON object "
-        "with user_id, url, signing_secret, inbound_path (the path M-Pesa must call) and the settings."
+        "Create a merchant's destination (or update the given settings of an existing one) and print one "
+        "JSON object with user_id, destination, url, signing_secret, inbound_path (the path M-Pesa must "
+        "call) and the settings. A new user id creates the merchant."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("user_id", help="The user id M-Pesa's callback URL will carry.")
         parser.add_argument(
-            "--url", help="Where deliveries go (http:// or https://). Required for a new endpoint."
+            "--url", help="Where deliveries go (http:// or https://). Required for a new destination."
+        )
+        parser.add_argument(
+            "--destination",
+            metavar="NAME",
+            help="Which of the merchant's destinations (e.g. shop, erp); a new name adds one. "
+            "Without it: the merchant's first destination ('main' when new).",
+        )
+        parser.add_argument(
+            "--kinds",
+            type=_kinds,
+            metavar="K,K",
+            help="Callback kinds this destination receives, comma-separated (e.g. "
+            "c2b_confirmation,b2c_result), or 'all' (the default for a new destination).",
         )
         parser.add_argument("--max-attempts", type=int, help="Attempts per delivery, the first included.")
         parser.add_argument("--initial-delay", type=float, help="Seconds before the first retry.")
@@ -73,6 +103,7 @@ class Command(BaseCommand):
         override = options["priority_override"]
         fields = {
             "url": options["url"],
+            "kinds": options["kinds"],
             "max_attempts": options["max_attempts"],
             "initial_delay_seconds": options["initial_delay"],
             "backoff_multiplier": options["multiplier"],
@@ -91,17 +122,21 @@ class Command(BaseCommand):
         fields = {name: value for name, value in fields.items() if value is not None}
         if override == "none":
             fields["priority_override"] = None
-        if "url" not in fields and not Endpoint.objects.filter(user_id=options["user_id"]).exists():
-            raise CommandError("--url is required to create a new endpoint.")
+        user_id, name = options["user_id"], options["destination"]
+        existing = Endpoint.objects.filter(user_id=user_id)
+        if "url" not in fields and not (existing.filter(name=name) if name else existing).exists():
+            raise CommandError(
+                f"--url is required to create a new destination{f' ({name})' if name else ''}."
+            )
         try:
-            endpoint, created = endpoint_create_or_update(user_id=options["user_id"], **fields)
+            endpoint, created = endpoint_create_or_update(user_id=user_id, destination=name, **fields)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
             )
             raise CommandError(f"Invalid endpoint: {problems}") from None
         if options["rotate_token"] and not created:
-            endpoint_rotate_inbound_token(endpoint=endpoint)
+            merchant_rotate_inbound_token(merchant=endpoint.merchant)
         self.stdout.write(json.dumps(endpoint_summary(endpoint, created=created)))
 
 
@@ -114,7 +149,14 @@ def endpoint_summary(endpoint: Endpoint, *, created: bool) -> dict:
     return {
         "created": created,
         "user_id": endpoint.user_id,
+        "destination": endpoint.name,
+        "destinations": list(
+            Merchant.objects.get(pk=endpoint.merchant_id)
+            .destinations.order_by("pk")
+            .values_list("name", flat=True)
+        ),
         "url": endpoint.url,
+        "kinds": endpoint.kinds or ["all"],
         "signing_secret": endpoint.signing_secret,
         "inbound_path": endpoint.inbound_path,
         "c2b_validation_path": endpoint.inbound_path + "/c2b-validation",
