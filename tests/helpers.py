@@ -33,9 +33,9 @@ def stk_body(checkout_id: str = "ws_CO_191220191020363925") -> bytes:
 
 
 def inbound_path(user_id: str) -> str:
-    from webhooks.models import Endpoint
+    from webhooks.models import Merchant
 
-    return Endpoint.objects.get(user_id=user_id).inbound_path
+    return Merchant.objects.get(user_id=user_id).inbound_path
 
 
 def post_callback(client, user_id: str, body: bytes | None = None, content_type: str = "application/json"):

@@ -65,7 +65,7 @@ def kinds_text(kinds: list[str]) -> str:
 class DestinationForm(forms.ModelForm):
     """A destination; on the add page, the merchant's user id (a new one makes the merchant)."""
 
-    user_id = forms.CharField(
+    merchant_user_id = forms.CharField(
         label="user id",
         max_length=64,
         validators=[user_id_validator, validate_no_forbidden_word],
@@ -87,7 +87,7 @@ class DestinationForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            del self.fields["user_id"]  # an existing destination's merchant never changes
+            del self.fields["merchant_user_id"]  # an existing destination's merchant never changes
 
 
 @admin.register(Endpoint)
@@ -123,7 +123,10 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("user_id", "name", "url", "kinds", "state", "paused_reason", "default_priority")}),
+        (
+            None,
+            {"fields": ("merchant_user_id", "name", "url", "kinds", "state", "paused_reason", "default_priority")},
+        ),
         (
             "Delivery settings",
             {
@@ -171,14 +174,14 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if obj is None:
             return fieldsets
         (name, options), *rest = fieldsets
-        fields = tuple("merchant_link" if field == "user_id" else field for field in options["fields"])
+        fields = tuple("merchant_link" if field == "merchant_user_id" else field for field in options["fields"])
         return ((name, {**options, "fields": fields}), *rest)
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         merchant = Merchant.objects.filter(pk=request.GET.get("merchant") or None).first()
         if merchant is not None:
-            initial["user_id"] = merchant.user_id
+            initial["merchant_user_id"] = merchant.user_id
         initial.setdefault("name", MAIN_DESTINATION)
         return initial
 
@@ -223,7 +226,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         settings = {name: form.cleaned_data[name] for name in ENDPOINT_SETTINGS if name in form.cleaned_data}
-        user_id = obj.user_id if change else form.cleaned_data["user_id"]
+        user_id = obj.user_id if change else form.cleaned_data["merchant_user_id"]
         saved, _ = endpoint_create_or_update(user_id=user_id, destination=obj.name, **settings)
         obj.pk, obj.signing_secret, obj._state.adding = saved.pk, saved.signing_secret, False
         obj.user_id, obj.merchant = saved.user_id, saved.merchant

@@ -187,9 +187,15 @@ class DestinationCreatedSerializer(EndpointSerializer):
 
 
 class MerchantSerializer(serializers.ModelSerializer):
-    """A merchant: its user id and its destinations (the inbound token is never shown here)."""
+    """A merchant: its user id and its destinations' names (never the secret part of its inbound URL)."""
 
     destinations = serializers.SerializerMethodField(help_text="Its destinations' names, oldest first.")
+    inbound_url_changed_at = serializers.DateTimeField(
+        source="inbound_token_rotated_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When the inbound URL's secret part was last changed (null: never since creation).",
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_destinations(self, merchant) -> list[str]:
@@ -197,7 +203,7 @@ class MerchantSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Merchant
-        fields = ["user_id", "allow_legacy_path", "destinations", "inbound_token_rotated_at", "created_at"]
+        fields = ["user_id", "allow_legacy_path", "destinations", "inbound_url_changed_at", "created_at"]
         read_only_fields = fields
 
 

@@ -50,5 +50,6 @@ urlpatterns = [
     path("v1/queue/", QueueView.as_view(), name="api-queue"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    re_path(r"^(?P<path>.*)$", api_not_found),
+    # (?s): a path with an encoded newline must get the JSON 404 too, not Django's HTML one.
+    re_path(r"^(?P<path>(?s:.*))$", api_not_found),
 ]

@@ -11,7 +11,8 @@ from webhooks.models import Endpoint
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ENDPOINT_FORM = {
-    "user_id": "shop9",
+    "merchant_user_id": "shop9",
+    "name": "main",
     "url": "https://shop.example/hook",
     "default_priority": 5,
     "max_attempts": 3,
