@@ -76,8 +76,8 @@ def endpoints_with_held_counts(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoi
 
 
 def endpoint_circuit_overview() -> dict:
-    """Endpoints by circuit state, and every endpoint that needs attention (paused, circuit open or
-    holding deliveries) with its held and in-flight counts."""
+    """Destinations by circuit state, and every destination that needs attention (paused, circuit open
+    or holding deliveries) with its held and in-flight counts."""
     by_state = dict.fromkeys(CircuitState.values, 0)
     for row in Endpoint.objects.order_by().values("circuit_state").annotate(n=Count("id")):
         by_state[row["circuit_state"]] = row["n"]
@@ -85,11 +85,12 @@ def endpoint_circuit_overview() -> dict:
         Q(circuit_state=CircuitState.OPEN) | Q(is_active=False) | Q(held_deliveries__gt=0)
     )
     rows = []
-    for endpoint in attention.order_by("user_id")[:100]:
+    for endpoint in attention.order_by("user_id", "pk")[:100]:
         flying = in_flight(endpoint.pk)
         rows.append(
             {
                 "user_id": endpoint.user_id,
+                "destination": endpoint.name,
                 "active": endpoint.is_active,
                 "paused_reason": endpoint.paused_reason,
                 "circuit_state": endpoint.circuit_state,

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from deadletter.selectors import open_dead_letters
 from delivery.models import Delivery
 from delivery.selectors import delivery_priority_counts, delivery_status_counts, redis_queue_counts
-from webhooks.models import Endpoint
+from webhooks.models import Endpoint, Merchant
 
 
 def queue_families() -> Iterator[GaugeMetricFamily]:
@@ -84,9 +84,13 @@ def database_families(*, now: datetime) -> Iterator[GaugeMetricFamily]:
 
     endpoints = GaugeMetricFamily(
         "daraja_endpoints",
-        "Endpoints (users) by state (active/paused) and circuit breaker state (closed/open).",
+        "Destinations (a merchant's apps) by state (active/paused) and circuit breaker state (closed/open).",
         labels=["state", "circuit_state"],
     )
     for row in Endpoint.objects.order_by().values("is_active", "circuit_state").annotate(n=Count("pk")):
         endpoints.add_metric(["active" if row["is_active"] else "paused", row["circuit_state"]], row["n"])
     yield endpoints
+
+    merchants = GaugeMetricFamily("daraja_merchants", "Merchants (inbound doors).")
+    merchants.add_metric([], Merchant.objects.count())
+    yield merchants

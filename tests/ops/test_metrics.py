@@ -80,6 +80,7 @@ def test_counters_and_histograms_add_up(client, endpoint_factory, settle_now):
     assert value(samples, "daraja_deliveries", status="dead") == 1
     assert value(samples, "daraja_dead_letters_open", error_category="server_error") == 1
     assert value(samples, "daraja_endpoints", state="active", circuit_state="closed") == 1
+    assert value(samples, "daraja_merchants") == 1
 
 
 def test_only_the_first_successful_attempt_of_a_delivery_counts_end_to_end(
