@@ -39,8 +39,8 @@ def test_callbacks_keep_the_indexes_their_queries_use_and_nothing_a_composite_co
     # the ids people search by and the listing's order keep their own index
     for column in ("receipt_number", "checkout_request_id", "trans_id", "conversation_id", "received_at"):
         assert (column,) in columns, column
-    # the endpoint alone is served by callback_duplicate_idx, which leads with it
-    assert ("endpoint_id",) not in columns
+    # the merchant alone is served by callback_duplicate_idx, which leads with it
+    assert ("merchant_id",) not in columns
 
 
 @pytest.mark.django_db(transaction=True)

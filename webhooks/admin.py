@@ -125,7 +125,17 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     fieldsets = (
         (
             None,
-            {"fields": ("merchant_user_id", "name", "url", "kinds", "state", "paused_reason", "default_priority")},
+            {
+                "fields": (
+                    "merchant_user_id",
+                    "name",
+                    "url",
+                    "kinds",
+                    "state",
+                    "paused_reason",
+                    "default_priority",
+                )
+            },
         ),
         (
             "Delivery settings",
@@ -174,7 +184,9 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if obj is None:
             return fieldsets
         (name, options), *rest = fieldsets
-        fields = tuple("merchant_link" if field == "merchant_user_id" else field for field in options["fields"])
+        fields = tuple(
+            "merchant_link" if field == "merchant_user_id" else field for field in options["fields"]
+        )
         return ((name, {**options, "fields": fields}), *rest)
 
     def get_changeform_initial_data(self, request):

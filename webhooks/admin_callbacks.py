@@ -144,12 +144,17 @@ class CallbackAdmin(admin.ModelAdmin):
 
     @admin.display(description="timeline")
     def timelines(self, obj):
-        deliveries = obj.deliveries.select_related("callback").prefetch_related("attempts", "dead_letters")
+        deliveries = (
+            obj.deliveries.select_related("callback", "endpoint")
+            .prefetch_related("attempts", "dead_letters")
+            .order_by("pk")
+        )
         parts = [
             format_html(
-                '<p><a href="{}">Delivery {}</a> ({}) {}</p>{}',
+                '<p><a href="{}">Delivery {}</a> to <strong>{}</strong> ({}) {}</p>{}',
                 reverse("admin:delivery_delivery_change", args=[delivery.pk]),
                 delivery.pk,
+                delivery.endpoint.name,
                 delivery.webhook_id,
                 status_badge(delivery.status, delivery.get_status_display()),
                 render_timeline(delivery),
@@ -157,7 +162,7 @@ class CallbackAdmin(admin.ModelAdmin):
             for delivery in deliveries
         ]
         if not parts:
-            return "No delivery (a duplicate that was absorbed)."
+            return "No delivery: none of the merchant's destinations receives this kind of callback."
         return format_html_join("", "{}", ((part,) for part in parts))
 
     @admin.display(description="payload")

@@ -12,6 +12,7 @@ from webhooks.models import Endpoint
 
 SUPPORT_PERMISSIONS = {
     "webhooks.view_endpoint",
+    "webhooks.view_merchant",
     "webhooks.view_callback",
     "delivery.view_delivery",
     "delivery.view_deliveryattempt",
