@@ -1,4 +1,4 @@
-"""The merchant's page: its destinations side by side; its inbound URL for superusers only, each reveal logged."""
+"""The merchant's page: its destinations side by side; the inbound URL for superusers only, logged."""
 
 import pytest
 from django.contrib.admin.models import LogEntry
