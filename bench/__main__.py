@@ -32,7 +32,7 @@ from redis import Redis
 from bench import report, versus_node
 from bench.fairness import fairness
 from bench.measure import ResourceMonitor, load_average, postgres_backends
-from bench.scenarios import Run, calibration, drain, end_to_end, ingest, slow_receiver, soak
+from bench.scenarios import Run, calibration, drain, end_to_end, fan_out, ingest, slow_receiver, soak
 from bench.stack import Stack, WebSettings
 from bench.versus_node import DEFAULT_HARNESS
 from bench.versus_node import NAME as VERSUS_NODE
@@ -42,6 +42,7 @@ SCENARIOS = {
     "ingest": ingest,
     "drain": drain,
     "e2e": end_to_end,
+    "fan-out": fan_out,
     "slow": slow_receiver,
     "soak": soak,
     "fairness": fairness,

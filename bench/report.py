@@ -157,9 +157,15 @@ def table(result: dict) -> str:
     add("e2e", "lost", "lost")
     add("e2e", "duplicates", "duplicates")
     add("e2e", "every attempt recorded", "every_attempt_recorded")
+    add("fan-out", "acks/s while delivering (3 destinations)", "ingest_while_delivering", "acks_per_second")
+    add("fan-out", "deliveries/s (3 per callback)", "deliveries_per_second")
+    add("fan-out", "callbacks delivered everywhere/s", "callbacks_delivered_everywhere_per_second")
+    add("fan-out", "lost", "lost")
+    add("fan-out", "duplicates", "duplicates")
+    add("fan-out", "worker CPU ms per delivery", "worker_cpu_ms_per_delivery")
     add("slow", "deliveries/s (receiver 100 ms)", "deliveries_per_second")
     add("slow", "web+workers peak RSS MB", "web_plus_workers_peak_rss_mb")
-    for scenario in ("ingest", "drain", "e2e", "slow", "soak"):
+    for scenario in ("ingest", "drain", "e2e", "fan-out", "slow", "soak"):
         add(scenario, "peak memory MB", "resources", "peak_memory_mb")
         add(scenario, "CPU s", "resources", "cpu_seconds")
     add("fairness", "healthy deliveries/s, no fault", "baseline", "healthy", "deliveries_per_second")

@@ -1,4 +1,4 @@
-"""The scenarios: calibration, ingest, drain, end-to-end, slow receiver, soak (fairness: bench.fairness).
+"""The scenarios: calibration, ingest, drain, end-to-end, fan-out, slow receiver, soak (and bench.fairness).
 
 Each takes the running ``Stack``, the ``Run`` context and returns a dict
 of figures; each is bounded by a count and by ``options.scenario_timeout``.
@@ -37,10 +37,11 @@ class Run:
         self.stack.start_workers(self.options.workers, {})
         self.monitor.set_group("workers", [p.pid for p in self.stack.workers])
 
-    def endpoint(self, user_id: str, receiver_path: str) -> str:
-        """A bench endpoint (30 s timeout; ``--cap`` as its max_in_flight when given); its inbound URL."""
+    def endpoint(self, user_id: str, receiver_path: str, *options: str) -> str:
+        """A bench destination (30 s timeout; ``--cap`` as its max_in_flight when given); the merchant's
+        inbound URL."""
         cap = ("--max-in-flight", str(self.options.cap)) if self.options.cap else ()
-        return self.stack.add_endpoint(user_id, receiver_path, "--timeout", "30", *cap)
+        return self.stack.add_endpoint(user_id, receiver_path, "--timeout", "30", *cap, *options)
 
 
 def calibration(run: Run) -> dict:
@@ -130,6 +131,57 @@ def end_to_end(run: Run) -> dict:
         "attempt_rows": state["attempts"],
         "every_attempt_recorded": state["attempts"] == len(records),
         "db_deliveries": state["deliveries"],
+        "resources": phase.summary(),
+    }
+
+
+FAN_OUT_DESTINATIONS = (  # (name, kinds): every one takes the STK results the load sends
+    ("main", "all"),
+    ("erp", "stk_callback,c2b_confirmation"),
+    ("warehouse", "all"),
+)
+
+
+def fan_out(run: Run) -> dict:
+    """The end-to-end burst to a merchant with three destinations: each callback is kept once and
+    delivered three times (each destination its own secret, lease and cap)."""
+    options = run.options
+    run.throughput_workers()
+    url = ""
+    for name, kinds in FAN_OUT_DESTINATIONS:
+        url = run.endpoint("bench-fan", f"/fan/{name}/hook", "--destination", name, "--kinds", kinds)
+    copies = len(FAN_OUT_DESTINATIONS)
+    with run.phase() as phase:
+        load = asyncio.run(
+            post_callbacks(
+                [url],
+                n=options.n,
+                concurrency=options.concurrency,
+                tag=f"{run.tag}f",
+                deadline_seconds=options.scenario_timeout,
+            )
+        )
+        complete = wait_until(
+            lambda: run.stack.receiver_count("/fan/") >= copies * load.acked, timeout=options.scenario_timeout
+        )
+        records = run.stack.receiver_records("/fan/")
+    per_destination = {
+        name: delivery_figures([r for r in records if r[1].startswith(f"/fan/{name}/")], load)
+        for name, _ in FAN_OUT_DESTINATIONS
+    }
+    span = max((figures["seconds"] for figures in per_destination.values()), default=0)
+    return {
+        "destinations": copies,
+        "ingest_while_delivering": ack_figures(load),
+        "deliveries": len(records),
+        "deliveries_per_second": round(len(records) / span, 1) if span else 0.0,
+        "callbacks_delivered_everywhere_per_second": round(load.acked / span, 1) if span else 0.0,
+        "lost": sum(figures["lost"] for figures in per_destination.values()),
+        "duplicates": sum(figures["duplicates"] for figures in per_destination.values()),
+        "per_destination": per_destination,
+        "complete": complete,
+        "worker_cpu_ms_per_delivery": _per(phase.cpu.get("workers", 0) * 1000, len(records)),
+        "web_cpu_ms_per_callback": _per(phase.cpu.get("web", 0) * 1000, load.acked),
         "resources": phase.summary(),
     }
 

@@ -59,7 +59,7 @@ def test_the_harness_runs_every_scenario_and_records_one_json_line(tmp_path):
     assert results.read_text().splitlines() == [lines[-1]]
     assert "deliveries/s" in stdout
     scenarios = report["scenarios"]
-    assert list(scenarios) == ["calibration", "ingest", "drain", "e2e", "slow", "soak", "fairness"]
+    assert list(scenarios) == ["calibration", "ingest", "drain", "e2e", "fan-out", "slow", "soak", "fairness"]
     assert not [name for name, figures in scenarios.items() if "error" in figures]
 
     # and every count adds up: all acknowledged, stored, delivered once, nothing lost
@@ -75,6 +75,18 @@ def test_the_harness_runs_every_scenario_and_records_one_json_line(tmp_path):
     assert e2e["resources"]["peak_memory_mb"]["web"]["rss_mb"] > 0
     assert e2e["resources"]["peak_memory_mb"]["workers"]["rss_mb"] > 0
     assert e2e["resources"]["cpu_seconds"]["workers"] > 0
+    fan_out = scenarios["fan-out"]
+    assert (fan_out["complete"], fan_out["deliveries"], fan_out["lost"], fan_out["duplicates"]) == (
+        True,
+        150,
+        0,
+        0,
+    )
+    assert {name: figures["delivered"] for name, figures in fan_out["per_destination"].items()} == {
+        "main": 50,
+        "erp": 50,
+        "warehouse": 50,
+    }
     slow = scenarios["slow"]
     assert (slow["complete"], slow["delivered"], slow["lost"]) == (True, 20, 0)
     soak = scenarios["soak"]
