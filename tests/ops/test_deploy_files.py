@@ -74,6 +74,16 @@ def test_gunicorn_config_names_an_importable_app():
     assert config["logconfig_dict"]["handlers"]["console"]["()"] == "daraja.logging.ConsoleHandler"
 
 
+def test_gunicorn_s_control_socket_is_the_relay_s_own(tmp_path, monkeypatch):
+    # gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared by every gunicorn a user runs
+    monkeypatch.setenv("DARAJA_VAR_DIR", str(tmp_path / "var"))
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    assert config["control_socket"] == str(tmp_path / "var" / "gunicorn.ctl")
+    monkeypatch.delenv("DARAJA_VAR_DIR")
+    default = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["control_socket"]
+    assert default == str(REPO / "var" / "gunicorn.ctl")
+
+
 def test_every_health_check_runs_something_that_exists():
     services = compose()["services"]
     checks = runpy.run_path(str(DEPLOY / "healthcheck.py"), run_name="not_main")["CHECKS"]
