@@ -35,7 +35,7 @@ run: $(RUN_STAMP)
 ## (it reads var/relay.env, which `make run` writes while it runs: the same Redis and database)
 manage: $(RUN_STAMP)
 	@test -f $(RELAY_ENV) || echo "make manage: no relay running ($(RELAY_ENV) is absent): using the environment's settings" >&2
-	DARAJA_RELAY_ENV=$(RELAY_ENV) $(PY) manage.py $(ARGS)
+	@DARAJA_RELAY_ENV=$(RELAY_ENV) $(PY) manage.py $(ARGS)
 
 ## test-deps: what the suite needs: the development requirements, Chromium and promtool (installed with
 ## apt-get when missing and run as root; otherwise a message says how to get them)
