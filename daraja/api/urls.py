@@ -56,7 +56,13 @@ class DocsAccess:
         detail = str(exc.detail)
         if "text/html" in request.headers.get("Accept", ""):
             login = request.build_absolute_uri(f"{reverse('admin:login')}?next={request.path}")
-            page = render_to_string("api/docs_login.html", {"detail": detail, "login": login})
+            context = {
+                "detail": detail,
+                "status": status,
+                "login": login,
+                "index": request.build_absolute_uri(reverse("api-index")),
+            }
+            page = render_to_string("api/docs_login.html", context)
             return HttpResponse(page, status=status, headers=headers)
         return JsonResponse({"error": exc.default_code, "detail": detail}, status=status, headers=headers)
 

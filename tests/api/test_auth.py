@@ -195,6 +195,7 @@ def test_the_docs_without_credentials_say_how_to_get_in(client):
     assert page.status_code == 401
     assert page["Content-Type"].startswith("text/html")
     assert 'href="http://testserver/admin/login/?next=/api/docs/"' in page.text
+    assert "create_api_key NAME" in page.text
     # and the schema's JSON 401 says the same
     schema = client.get("/api/schema/")
     assert schema.status_code == 401
@@ -207,6 +208,9 @@ def test_a_logged_in_user_who_is_not_staff_is_told_the_docs_are_for_staff(client
     response = client.get("/api/schema/")
     assert response.status_code == 403
     assert "staff" in response.json()["detail"]
+    page = client.get("/api/docs/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 403
+    assert "Only staff users of the admin" in page.text
 
 
 @pytest.mark.parametrize("path", ["/api/", "/api/v1/"])
