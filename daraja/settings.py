@@ -11,9 +11,16 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("DARAJA_VAR_DIR", default=str(BASE_DIR / "var")))
-
 env = environ.Env()
+
+# The settings a running `make run` wrote (var/relay.env: its embedded Redis, the networks it lets
+# deliveries reach), for `make manage`, which sets this: a management command then acts on that relay.
+# Variables already in the environment win; a missing file (no relay running) changes nothing.
+RELAY_ENV_FILE = env.str("DARAJA_RELAY_ENV", default="")
+if RELAY_ENV_FILE:
+    environ.Env.read_env(RELAY_ENV_FILE)
+
+VAR_DIR = Path(env.str("DARAJA_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="django-insecure-local-development-key-change-me")

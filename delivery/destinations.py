@@ -41,11 +41,16 @@ def _allowed_networks(entries: tuple[str, ...]):
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
 
 
-def _refusal(address: str) -> str | None:
-    """Why ``address`` is refused, or ``None`` when it may be delivered to."""
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def _refusal(address: str) -> str | None:
+    """Why ``address`` is refused, or ``None`` when it may be delivered to."""
+    ip = _ip(address)
     if any(ip in network for network in _allowed_networks(tuple(settings.DELIVERY_ALLOWED_NETWORKS))):
         return None
     for label, test in (
@@ -86,8 +91,13 @@ def check_destination(url: str) -> CheckedDestination:
         raise OSError(f"{host} resolved to no address")
     for address in addresses:
         if reason := _refusal(address):
+            # Name the way out: someone trying the relay with an app on their own machine or network
+            # needs the setting, and it only ever widens what the operator chooses.
+            network = ipaddress.ip_network(_ip(address))
             raise DestinationRefused(
-                f"{host} resolves to {address}, a {reason} address: deliveries may not go there"
+                f"{host} resolves to {address}, a {reason} address: deliveries may not go there unless "
+                f"DELIVERY_ALLOWED_NETWORKS includes it (e.g. DELIVERY_ALLOWED_NETWORKS={network}, "
+                "for a test setup)"
             )
     return CheckedDestination(host=host, address=addresses[0])
 

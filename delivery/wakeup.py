@@ -161,6 +161,9 @@ class Waker:
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
+        # Held by whoever is sending (the thread or flush): a process that exits right after marking
+        # (a management command) waits in flush for the thread's send instead of cutting it short.
+        self._sending = threading.Lock()
         self._marked: set[int] = set()
         self._thread: threading.Thread | None = None
         self._owner_pid = 0
@@ -176,11 +179,12 @@ class Waker:
             self._condition.notify()
 
     def flush(self) -> None:
-        """Send every marked wake-up now, in this thread."""
-        with self._condition:
-            marked, self._marked = self._marked, set()
-        for priority in sorted(marked, reverse=True):
-            wake_now(priority)
+        """Send every marked wake-up now, in this thread, after any send the thread has begun."""
+        with self._sending:
+            with self._condition:
+                marked, self._marked = self._marked, set()
+            for priority in sorted(marked, reverse=True):
+                wake_now(priority)
 
     def _start_thread_in_this_process(self) -> None:
         # A forked child (gunicorn's workers) inherits the object but not the thread.
@@ -197,16 +201,21 @@ class Waker:
             with self._condition:
                 while not self._marked:
                     self._condition.wait()
-                marked, self._marked = self._marked, set()
-            try:
-                for priority in sorted(marked, reverse=True):
-                    wake_now(priority)
-            except Exception:  # the thread must outlive anything; the sweep wakes what was missed
-                logger.exception("Waking the workers failed; the sweep will")
+            # Marks are taken and sent under one lock: flush (at exit) never finds them gone but unsent.
+            with self._sending:
+                with self._condition:
+                    marked, self._marked = self._marked, set()
+                try:
+                    for priority in sorted(marked, reverse=True):
+                        wake_now(priority)
+                except Exception:  # the thread must outlive anything; the sweep wakes what was missed
+                    logger.exception("Waking the workers failed; the sweep will")
             # Whatever is marked during the window goes together at its end.
             time.sleep(settings.DELIVERY_WAKE_WINDOW_MS / 1000)
 
 
 waker = Waker()
+# A child forked while the parent's thread was sending must not inherit the lock held.
+os.register_at_fork(after_in_child=lambda: setattr(waker, "_sending", threading.Lock()))
 # A clean exit (gunicorn's graceful restart) sends what is still marked.
 atexit.register(waker.flush)

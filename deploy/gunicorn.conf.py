@@ -7,6 +7,9 @@ Command-line options override these. Environment:
 * ``WEB_THREADS`` (8): threads per worker process (gthread). Callbacks that reach a process while
   another's transaction commits are stored together (webhooks.group_commit): threads are what lets
   that happen, and keep a core busy while requests wait on the database (docs/performance.md).
+* ``DARAJA_VAR_DIR`` (``var/`` in the project): gunicorn's control socket (``gunicornc -s``) is
+  ``gunicorn.ctl`` there, one per relay; gunicorn's default, ``~/.gunicorn/gunicorn.ctl``, is shared by
+  every gunicorn the user runs, so two relays on one machine would clash.
 * ``LOG_FORMAT`` (``human``|``json``) and ``LOG_LEVEL``: gunicorn's own lines (start-up, worker
   restarts, one access line per request) go through the relay's formatters, so they are JSON too
   when asked, carry the request id, and have inbound tokens, secrets and phone numbers cut.
@@ -26,6 +29,9 @@ timeout = 30
 graceful_timeout = 30
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall them and get workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's own advice
+# One control socket per relay, beside its other local data (see above).
+_project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+control_socket = os.path.join(os.environ.get("DARAJA_VAR_DIR", os.path.join(_project, "var")), "gunicorn.ctl")
 # Client address, request line, status, size, time (µs), the serving process and the request id.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus pid=%(p)s rid=%({x-request-id}o)s'
 

@@ -93,6 +93,28 @@ def test_every_refused_address_class_is_refused_when_the_endpoint_is_saved(setti
     assert not Endpoint.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "suggested"),
+    [
+        ("http://127.0.0.1:8000/hook", "127.0.0.1/32"),
+        ("http://[::1]:8000/hook", "::1/128"),
+        ("http://192.168.1.20/hook", "192.168.1.20/32"),
+    ],
+)
+def test_the_refusal_names_the_setting_that_allows_the_address(settings, url, suggested):
+    # given a merchant app on this machine or the local network, and no allowed networks
+    settings.DELIVERY_ALLOWED_NETWORKS = []
+    # when its endpoint is saved, the refusal says which setting would allow it
+    with pytest.raises(ValidationError) as refused:
+        endpoint_create_or_update(user_id="shop1", url=url)
+    message = " ".join(refused.value.messages)
+    assert f"DELIVERY_ALLOWED_NETWORKS={suggested}" in message, message
+    # and following it lets the endpoint be saved
+    settings.DELIVERY_ALLOWED_NETWORKS = [suggested]
+    endpoint, _ = endpoint_create_or_update(user_id="shop1", url=url)
+    assert endpoint.url == url
+
+
 def test_an_address_inside_the_allowed_networks_is_accepted(settings):
     settings.DELIVERY_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     endpoint, _ = endpoint_create_or_update(user_id="shop1", url="http://10.1.2.3/hook")

@@ -1,7 +1,11 @@
 """Wake-ups: a burst of callbacks makes few RQ jobs, and none is lost or doubled (real Redis, real RQ)."""
 
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -17,6 +21,7 @@ from tests.support import run_worker
 from webhooks.priorities import Priority
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def jobs_waiting() -> list[Job]:
@@ -121,3 +126,33 @@ def test_an_awake_drain_finds_new_deliveries_itself_and_lets_wake_ups_through_wh
     assert finished.wait(5)
     post_callback(client, "shop1")
     assert delivery_queue(Priority.NORMAL).count == 1
+
+
+SLOW_SEND_THEN_EXIT = """
+import time
+import django
+django.setup()
+from delivery import wakeup
+real_wake_now = wakeup.wake_now
+
+def slow_wake_now(priority):
+    time.sleep(0.5)  # the waker thread is mid-send when the process reaches its exit
+    return real_wake_now(priority)
+
+wakeup.wake_now = slow_wake_now
+wakeup.waker.wake({5})
+time.sleep(0.1)  # the thread has taken the mark
+"""
+
+
+def test_a_process_that_exits_right_after_a_wake_up_still_sends_it(redis_server_url):
+    # given a short-lived process (a management command: `add_endpoint --active`) that wakes the workers
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "daraja.settings", "REDIS_URL": redis_server_url}
+    env["DELIVERY_WAKE_WINDOW_MS"] = "200"
+    # when it exits while its waker thread is sending
+    done = subprocess.run(  # the suite's interpreter, the project's code
+        [sys.executable, "-c", SLOW_SEND_THEN_EXIT], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    # then the drain job is in the queue all the same
+    assert [(job.func_name, job.args) for job in jobs_waiting()] == [(DRAIN_JOB, (int(Priority.NORMAL),))]

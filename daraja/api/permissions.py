@@ -24,6 +24,8 @@ class IsOperatorKey(BasePermission):
 class HasApiKeyOrStaffSession(BasePermission):
     """An API key, or a staff member logged in to the admin (so the docs page works in a browser)."""
 
+    message = "Only staff users of the admin may read the API docs in a browser; or send an API key."
+
     def has_permission(self, request, view) -> bool:
         user = request.user
         return isinstance(user, ApiClient) or bool(user and user.is_authenticated and user.is_staff)

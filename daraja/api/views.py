@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from daraja.api.authentication import ApiClient, ApiKeyAuthentication
@@ -86,6 +88,51 @@ def service_errors() -> Iterator[None]:
     except DjangoValidationError as exc:
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         raise serializers.ValidationError(detail) from None
+
+
+HOW_TO_GET_IN = (
+    "Send an API key (Authorization: Bearer drk_…; an operator makes one with "
+    "`manage.py create_api_key NAME [--user-id USER]`, under `make run`: "
+    '`make manage ARGS="create_api_key NAME"`), '
+    "or, in a browser, log in to the admin as a staff user: {login}"
+)
+
+
+def how_to_get_in(request, next_path: str) -> str:
+    """What to do without credentials: an API key, or the admin login that comes back to ``next_path``."""
+    login = request.build_absolute_uri(f"{reverse('admin:login')}?next={next_path}")
+    return HOW_TO_GET_IN.format(login=login)
+
+
+@extend_schema(exclude=True)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def api_index(request):
+    """``/api/`` and ``/api/v1/``: the API's entry points and its docs, so that a first look finds them.
+
+    Open like the 404 below: it tells only what the schema publishes.
+    """
+    absolute = request.build_absolute_uri
+    return Response(
+        {
+            "name": "Daraja webhook relay API",
+            "version": "v1",
+            "authentication": how_to_get_in(request, reverse("api-docs")),
+            "resources": {
+                "endpoints": absolute(reverse("api-endpoint-list")),
+                "callbacks": absolute(reverse("api-callback-list")),
+                "dead_letters": absolute(reverse("api-dead-letter-list")),
+                "queue": absolute(reverse("api-queue")),
+            },
+            "docs": {
+                "swagger_ui": absolute(reverse("api-docs")),
+                "openapi_schema": absolute(reverse("api-schema")),
+                "guide": "docs/api.md in the relay's repository",
+            },
+        }
+    )
 
 
 @api_view(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])

@@ -179,3 +179,49 @@ def test_unknown_api_paths_answer_json_404_with_or_without_a_key(operator):
     response = operator.get("/api/v1/callbacks")
     assert response.status_code == 404
     assert response.json()["detail"] == "No such API path; API paths end with a slash: /api/v1/callbacks/"
+
+
+def test_the_docs_without_credentials_say_how_to_get_in(client):
+    # an API client gets JSON naming both ways in
+    response = client.get("/api/docs/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "not_authenticated"
+    assert "create_api_key" in body["detail"]
+    assert "http://testserver/admin/login/?next=/api/docs/" in body["detail"]
+    # a browser gets a page with a link to the admin's login, which comes back to the docs
+    page = client.get("/api/docs/", HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert page.status_code == 401
+    assert page["Content-Type"].startswith("text/html")
+    assert 'href="http://testserver/admin/login/?next=/api/docs/"' in page.text
+    assert "create_api_key NAME" in page.text
+    # and the schema's JSON 401 says the same
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 401
+    assert "create_api_key" in schema.json()["detail"]
+
+
+def test_a_logged_in_user_who_is_not_staff_is_told_the_docs_are_for_staff(client, django_user_model):
+    django_user_model.objects.create_user("clerk", password="pw-1234567")
+    client.login(username="clerk", password="pw-1234567")
+    response = client.get("/api/schema/")
+    assert response.status_code == 403
+    assert "staff" in response.json()["detail"]
+    page = client.get("/api/docs/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 403
+    assert "Only staff users of the admin" in page.text
+
+
+@pytest.mark.parametrize("path", ["/api/", "/api/v1/"])
+def test_the_api_root_lists_the_entry_points_and_the_docs(path, operator):
+    response = KeyedClient(None).get(path)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body["resources"]) == {"endpoints", "callbacks", "dead_letters", "queue"}
+    assert body["docs"]["swagger_ui"] == "http://testserver/api/docs/"
+    assert body["docs"]["openapi_schema"] == "http://testserver/api/schema/"
+    assert "Bearer" in body["authentication"]
+    # every listed URL is a live part of the API
+    for url in [*body["resources"].values(), body["docs"]["openapi_schema"], body["docs"]["swagger_ui"]]:
+        assert operator.get(url.removeprefix("http://testserver")).status_code == 200, url

@@ -1,7 +1,8 @@
 """Browser tests: Playwright for Python driving Debian's Chromium, headless, against a live server.
 
-Chromium is the system's (``/usr/bin/chromium``; ``.ci/run`` installs it when missing):
-Playwright's own browser download is never used. Screenshots go to the test's temporary
+Chromium is the system's (``CHROMIUM_PATH``, else ``chromium`` on PATH; ``make test`` installs
+Debian's package when it is missing, see tests/system_tools.py): Playwright's own browser
+download is never used. Screenshots go to the test's temporary
 folder; with ``UPDATE_SCREENSHOTS=1`` they are also written to ``docs/screenshots/`` (the
 README's pictures), so an ordinary run never rewrites tracked files.
 """
@@ -16,8 +17,8 @@ import pytest
 
 # The support and superuser accounts of the admin tests, the Support group made as its migration makes it.
 from tests.admin.conftest import superuser, support_user  # noqa: F401
+from tests.system_tools import chromium as find_chromium
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -40,8 +41,9 @@ def browser():
     # worker, the assertions) are synchronous code that Django would otherwise refuse there.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    executable = find_chromium()
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
     if previous is None:

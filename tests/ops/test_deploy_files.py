@@ -1,14 +1,15 @@
-"""deploy/, Dockerfile and docker-compose.yml refer only to things that exist; the rules pass promtool."""
+"""deploy/, Dockerfile and docker-compose.yml refer only to things that exist; the rules and the
+dashboard are valid PromQL (checked in Python) and the alert rules pass their unit tests (promtool)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import runpy
-import shutil
 import subprocess
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.management import get_commands, load_command_class
 
@@ -21,21 +22,15 @@ from tests.ops.deployfiles import (
     dashboard_expressions,
     gunicorn_variables,
     manage_py_invocations,
+    promql_problem,
+    rule_problems,
     settings_variables,
-    write_recording_rules,
 )
 from tests.ops.live import REPO
+from tests.system_tools import promtool
 
 APP_SERVICES = ("migrate", "web", "worker", "prune")
 IMAGE_TOOLS = {"redis": "redis-cli", "postgres": "pg_isready"}
-
-
-def promtool() -> str:
-    path = shutil.which("promtool")
-    assert path, (
-        "promtool is needed: apt-get install prometheus (Debian's package ships it; .ci/run installs it)"
-    )
-    return path
 
 
 def parse_manage_py(args: list[str]) -> None:
@@ -77,6 +72,16 @@ def test_gunicorn_config_names_an_importable_app():
     module = config["wsgi_app"].split(":")[0]
     assert importlib.util.find_spec(module) is not None
     assert config["logconfig_dict"]["handlers"]["console"]["()"] == "daraja.logging.ConsoleHandler"
+
+
+def test_gunicorn_s_control_socket_is_the_relay_s_own(tmp_path, monkeypatch):
+    # gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared by every gunicorn a user runs
+    monkeypatch.setenv("DARAJA_VAR_DIR", str(tmp_path / "var"))
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    assert config["control_socket"] == str(tmp_path / "var" / "gunicorn.ctl")
+    monkeypatch.delenv("DARAJA_VAR_DIR")
+    default = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))["control_socket"]
+    assert default == str(REPO / "var" / "gunicorn.ctl")
 
 
 def test_every_health_check_runs_something_that_exists():
@@ -135,20 +140,58 @@ def test_the_dockerfile_runs_the_project_s_own_files():
     assert "COPY requirements.txt ." in lines
 
 
-def test_the_alert_rules_pass_promtool_check_and_their_unit_tests():
-    check = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 10 rules found" in check.stdout
+def test_the_alert_rules_are_valid_rules_in_valid_promql():
+    count, problems = rule_problems(RULES)
+    assert problems == []
+    assert count == 10
+
+
+def test_the_rule_check_finds_what_is_wrong_in_a_broken_rule_file(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "g",
+                        "rules": [
+                            {"alert": "A", "expr": "sum(rate(x[5m])", "labels": {"severity": "warning"}},
+                            {"alert": "A", "expr": "rate(x)", "for": "5 minutes"},
+                            {
+                                "alert": "B",
+                                "expr": "x > 1",
+                                "labels": {"severity": "page"},
+                                "annotations": {"summary": "{{ $labels.instance }", "description": "d"},
+                            },
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    count, problems = rule_problems(broken)
+    text = "\n".join(problems)
+    assert count == 3
+    assert "unclosed left parenthesis" in text
+    assert "repeated" in text
+    assert "expected type matrix in call to function 'rate'" in text
+    assert "for '5 minutes'" in text
+    assert "severity 'page'" in text
+    assert "unclosed template" in text
+
+
+def test_the_alert_rules_pass_their_unit_tests():
     tests = subprocess.run([promtool(), "test", "rules", str(RULE_TESTS)], capture_output=True, text=True)
     assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "SUCCESS" in tests.stdout + tests.stderr
 
 
-def test_every_dashboard_query_is_valid_promql(tmp_path):
+def test_every_dashboard_query_is_valid_promql():
     expressions = dashboard_expressions()
     assert len(expressions) >= 15
-    rules = write_recording_rules(expressions, tmp_path / "dashboard-rules.yml")
-    check = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    problems = {expression: promql_problem(expression) for expression in expressions}
+    assert {expression: problem for expression, problem in problems.items() if problem} == {}
+    assert promql_problem("sum by (le) (rate(x[$__rate_interval])") == "unclosed left parenthesis"
 
 
 def test_every_dashboard_panel_reads_the_chosen_prometheus():

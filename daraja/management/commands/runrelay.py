@@ -5,6 +5,11 @@ Starts a Redis of its own when none is configured (``REDIS_URL`` or
 scheduler, makes sure a ``demo`` endpoint (delivering to the built-in demo
 receiver) and an admin user exist, and prints where to look. Ctrl-C stops
 everything, gracefully.
+
+While it runs, ``var/relay.env`` holds the settings it chose (the Redis URL
+above all), for ``make manage``: management commands in another terminal act
+on this relay. gunicorn's control socket is ``var/gunicorn.ctl``, so two
+relays (two checkouts) never share one.
 """
 
 from __future__ import annotations
@@ -29,6 +34,15 @@ from webhooks.models import Endpoint
 from webhooks.services import endpoint_create_or_update
 
 DEMO_USER_ID = "demo"
+# What this command decides for its processes that a management command must agree on.
+RELAY_ENV_VARIABLES = (
+    "DARAJA_VAR_DIR",
+    "REDIS_URL",
+    "DATABASE_URL",
+    "DELIVERY_ALLOWED_NETWORKS",
+    "ENABLE_TEST_ENDPOINTS",
+    "ENABLE_DEMO_RECEIVER",
+)
 
 
 class Command(BaseCommand):
@@ -46,11 +60,14 @@ class Command(BaseCommand):
         self.children: list[tuple[str, subprocess.Popen]] = []
         port = options["port"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.setdefault("DARAJA_VAR_DIR", str(settings.VAR_DIR))
         env.setdefault("ENABLE_TEST_ENDPOINTS", "true")
         env.setdefault("ENABLE_DEMO_RECEIVER", "true")
-        # The demo receiver is on this machine: let deliveries reach loopback, here only.
-        env.setdefault("DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8")
+        # The demo receiver, and the app someone tries the relay with, are on this machine: let
+        # deliveries reach loopback, here only.
+        env.setdefault("DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
         settings.DELIVERY_ALLOWED_NETWORKS = env["DELIVERY_ALLOWED_NETWORKS"].split(",")
+        relay_env, wrote_relay_env = Path(settings.VAR_DIR) / "relay.env", False
         try:
             env["REDIS_URL"] = self._redis(options["redis_port"], env)
             settings.REDIS_URL = env["REDIS_URL"]
@@ -67,7 +84,8 @@ class Command(BaseCommand):
                     "gunicorn",
                     "daraja.wsgi",
                     "--config",
-                    str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),  # redacted access lines
+                    # Redacted access lines; the control socket in DARAJA_VAR_DIR, this relay's own.
+                    str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--workers",
@@ -86,9 +104,13 @@ class Command(BaseCommand):
                     env,
                 )
             self._wait_for_health(port)
+            _write_relay_env(relay_env, env)
+            wrote_relay_env = True
             self._banner(port, login, demo)
             self._supervise()
         finally:
+            if wrote_relay_env:  # a start that failed leaves a running relay's file alone
+                relay_env.unlink(missing_ok=True)
             self._stop_all()
 
     def _redis(self, redis_port: int, env: dict) -> str:
@@ -134,12 +156,22 @@ class Command(BaseCommand):
         return url
 
     def _admin_login(self) -> str:
+        """Who logs in to the admin: the password of a user made now, or how to reset an existing one's."""
         users = get_user_model()
-        if users.objects.filter(is_superuser=True).exists():
-            return "log in with your superuser (python manage.py changepassword NAME to reset it)"
+        names = list(
+            users.objects.filter(is_superuser=True, is_active=True)
+            .order_by("pk")
+            .values_list(users.USERNAME_FIELD, flat=True)[:3]
+        )
+        if names:
+            who = " or ".join(f"user {name}" for name in names)
+            return f'{who}; forgot the password? make manage ARGS="changepassword {names[0]}" sets a new one'
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser("admin", "admin@localhost", password)
-        return f"user admin, password {password} (shown once; change it in the admin)"
+        return (
+            f"user admin, password {password} (shown this once; "
+            'make manage ARGS="changepassword admin" sets a new one)'
+        )
 
     def _demo_endpoint(self, port: int) -> Endpoint:
         url = f"http://127.0.0.1:{port}/demo/receiver/{DEMO_USER_ID}"
@@ -176,7 +208,11 @@ class Command(BaseCommand):
             + f"  Demo inbound: {base}{demo.inbound_path}  → delivers to {demo.url}\n\n"
             + "Send a test callback:\n"
             + f"  curl -X POST {base}{demo.inbound_path} -H 'Content-Type: application/json' -d '{body}'\n"
-            + f"Then open {base}/admin/delivery/delivery/ to see it delivered and its attempt.\n"
+            + f"Then open {base}/admin/delivery/delivery/ to see it delivered and its attempt.\n\n"
+            + "Management commands against this relay (its Redis and database), from another terminal:\n"
+            + '  make manage ARGS="add_endpoint shop42 --url http://127.0.0.1:8000/mpesa"\n'
+            + '  make manage ARGS="create_api_key my-scripts"\n'
+            + f"API: {base}/api/ (its docs: {base}/api/docs/, logged in to the admin)\n"
             + "Ctrl-C stops everything.\n"
         )
 
@@ -205,6 +241,22 @@ class Command(BaseCommand):
                     process.kill()
             self.stdout.write(f"stopped {name}")
         self.children.clear()
+
+
+def _write_relay_env(path: Path, env: dict) -> None:
+    """The settings management commands need to act on this relay, readable by its owner alone (a
+    configured Redis or database URL may carry a password). Single-quoted: a literal for django-environ
+    and for a shell's ``set -a; . var/relay.env``."""
+    lines = [
+        "# Written by `manage.py runrelay` while it runs (removed when it stops); read by `make manage`.\n"
+    ]
+    for name in RELAY_ENV_VARIABLES:
+        if env.get(name) and "'" not in env[name]:
+            lines.append(f"{name}='{env[name]}'\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.writelines(lines)
 
 
 def _redis_answers(url: str) -> bool:
