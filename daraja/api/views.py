@@ -121,6 +121,8 @@ def api_index(request):
             "version": "v1",
             "authentication": how_to_get_in(request, reverse("api-docs")),
             "resources": {
+                "merchants": absolute(reverse("api-merchant-list")),
+                "destinations": absolute(reverse("api-merchant-list")) + "{user_id}/destinations/",
                 "endpoints": absolute(reverse("api-endpoint-list")),
                 "callbacks": absolute(reverse("api-callback-list")),
                 "dead_letters": absolute(reverse("api-dead-letter-list")),

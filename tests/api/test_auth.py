@@ -218,7 +218,14 @@ def test_the_api_root_lists_the_entry_points_and_the_docs(path, operator):
     response = KeyedClient(None).get(path)
     assert response.status_code == 200
     body = response.json()
-    assert set(body["resources"]) == {"endpoints", "callbacks", "dead_letters", "queue"}
+    assert set(body["resources"]) == {
+        "merchants",
+        "destinations",
+        "endpoints",
+        "callbacks",
+        "dead_letters",
+        "queue",
+    }
     assert body["docs"]["swagger_ui"] == "http://testserver/api/docs/"
     assert body["docs"]["openapi_schema"] == "http://testserver/api/schema/"
     assert "Bearer" in body["authentication"]
