@@ -122,11 +122,13 @@ def api_index(request):
             "authentication": how_to_get_in(request, reverse("api-docs")),
             "resources": {
                 "merchants": absolute(reverse("api-merchant-list")),
-                "destinations": absolute(reverse("api-merchant-list")) + "{user_id}/destinations/",
                 "endpoints": absolute(reverse("api-endpoint-list")),
                 "callbacks": absolute(reverse("api-callback-list")),
                 "dead_letters": absolute(reverse("api-dead-letter-list")),
                 "queue": absolute(reverse("api-queue")),
+            },
+            "resources_per_merchant": {
+                "destinations": absolute(reverse("api-merchant-list")) + "{user_id}/destinations/",
             },
             "docs": {
                 "swagger_ui": absolute(reverse("api-docs")),
