@@ -220,7 +220,6 @@ def test_the_api_root_lists_the_entry_points_and_the_docs(path, operator):
     body = response.json()
     assert set(body["resources"]) == {
         "merchants",
-        "destinations",
         "endpoints",
         "callbacks",
         "dead_letters",
