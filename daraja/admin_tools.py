@@ -27,6 +27,29 @@ def log_admin_action(request, objects: QuerySet | Iterable[Model], message: str)
     )
 
 
+class DestinationFilter(admin.SimpleListFilter):
+    """Rows of one destination (``?destination=<id>``, as the failure analysis links them)."""
+
+    title = "destination"
+    parameter_name = "destination"
+
+    def lookups(self, request, model_admin):
+        # Only the chosen one is listed (a list of every destination would not scale); listing it also
+        # makes Django apply the filter, which it skips for a filter that shows nothing.
+        value = self.value()
+        if not value:
+            return []
+        destinations = model_admin.model._meta.get_field("endpoint").related_model.objects
+        endpoint = destinations.filter(pk=int(value)).first() if value.isdigit() else None
+        return [(value, endpoint.label if endpoint else "no such destination")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(endpoint_id=int(value)) if value.isdigit() else queryset.none()
+
+
 class UserIdFilter(admin.ListFilter):
     """Filter by a user id typed into a box: a list of links would not scale to thousands of users."""
 

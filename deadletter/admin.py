@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from daraja.admin_tools import ObjectActionsMixin, UserIdFilter
+from daraja.admin_tools import DestinationFilter, ObjectActionsMixin, UserIdFilter
 from deadletter import admin_views
 from deadletter.admin_queries import dead_letter_health, quoted_ids_condition
 from deadletter.models import DeadLetter
@@ -69,6 +69,7 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
         StateFilter,
         "error_category",
         UserIdFilter,
+        DestinationFilter,
         CallbackKindFilter,
         ("last_response_status", HttpStatusFilter),
         ("dead_at", admin.DateFieldListFilter),

@@ -152,7 +152,7 @@ def analysis(model_admin, request):
 
 
 def _tables(breakdown, since) -> list[dict]:
-    """The breakdown's three groupings as rows: label, count, bar width, and a link to those letters."""
+    """The breakdown's four groupings as rows: label, count, bar width, and a link to those letters."""
 
     def rows(items, key, label, param):
         largest = max((item["count"] for item in items), default=0) or 1
@@ -174,6 +174,10 @@ def _tables(breakdown, since) -> list[dict]:
         return result
 
     category_label = dict(ErrorCategory.choices)
+    labels = {
+        item["destination_id"]: f"{item['user_id']}/{item['destination']}"
+        for item in breakdown.by_destination
+    }
     return [
         {
             "title": "By error category",
@@ -185,6 +189,15 @@ def _tables(breakdown, since) -> list[dict]:
             ),
         },
         {"title": "By user", "rows": rows(breakdown.by_user, "user_id", str, "user_id")},
+        {
+            "title": "By destination",
+            "rows": rows(
+                breakdown.by_destination,
+                "destination_id",
+                lambda value: labels[value],
+                "destination",
+            ),
+        },
         {
             "title": "By HTTP status",
             "rows": rows(

@@ -13,12 +13,14 @@ from deadletter.models import DeadLetter
 
 @dataclass(frozen=True)
 class FailureBreakdown:
-    """Dead-letter counts over one window, by error category, by user and by HTTP status."""
+    """Dead-letter counts over one window, by error category, by user (merchant), by destination and by
+    HTTP status."""
 
     window_hours: int
     total: int
     by_error_category: list[dict]
     by_user: list[dict]
+    by_destination: list[dict]
     by_http_status: list[dict]
 
 
@@ -29,7 +31,7 @@ def failure_breakdown(
 
     ``dead_letters`` is any dead-letter queryset (all, open only, one
     merchant's…), so the admin and the API apply their own scoping first.
-    ``by_user`` and ``by_http_status`` keep the ``top`` largest groups;
+    ``by_user``, ``by_destination`` and ``by_http_status`` keep the ``top`` largest groups;
     ``http_status`` is ``None`` for failures without a response (network, timeout).
     """
     recent = dead_letters.filter(dead_at__gte=timezone.now() - window).order_by()
@@ -42,6 +44,17 @@ def failure_breakdown(
         by_user=[
             {"user_id": row["endpoint__user_id"], "count": row["count"]}
             for row in recent.values("endpoint__user_id").annotate(count=Count("id")).order_by("-count")[:top]
+        ],
+        by_destination=[
+            {
+                "user_id": row["endpoint__user_id"],
+                "destination": row["endpoint__name"],
+                "destination_id": row["endpoint_id"],
+                "count": row["count"],
+            }
+            for row in recent.values("endpoint_id", "endpoint__user_id", "endpoint__name")
+            .annotate(count=Count("id"))
+            .order_by("-count", "endpoint_id")[:top]
         ],
         by_http_status=[
             {"http_status": row["last_response_status"], "count": row["count"]}

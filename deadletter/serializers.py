@@ -134,16 +134,23 @@ class UserCountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class DestinationCountSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    destination = serializers.CharField(help_text="The merchant's destination (app) the letters were for.")
+    count = serializers.IntegerField()
+
+
 class StatusCountSerializer(serializers.Serializer):
     http_status = serializers.IntegerField(allow_null=True, help_text="null: no response (network, timeout).")
     count = serializers.IntegerField()
 
 
 class FailureBreakdownSerializer(serializers.Serializer):
-    """Dead letters that gave up within the window, counted three ways, largest first."""
+    """Dead letters that gave up within the window, counted four ways, largest first."""
 
     window_hours = serializers.IntegerField()
     total = serializers.IntegerField()
     by_error_category = CategoryCountSerializer(many=True)
     by_user = UserCountSerializer(many=True)
+    by_destination = DestinationCountSerializer(many=True)
     by_http_status = StatusCountSerializer(many=True)

@@ -109,3 +109,14 @@ def test_failure_analysis_counts_by_category_user_and_status(support_client, thr
     assert "Server error (5xx)" in page.text
     assert "shop1" in page.text
     assert "error_category__exact=server_error" in page.text
+    # per destination too, each row linking to that destination's letters
+    from webhooks.models import Endpoint
+
+    destination = Endpoint.objects.get(user_id="shop1")
+    assert "shop1/main" in page.text
+    assert f"destination={destination.pk}" in page.text
+    listed = support_client.get(f"/admin/deadletter/deadletter/?state=all&destination={destination.pk}")
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == DeadLetter.objects.filter(endpoint=destination).count() > 0
+    other = support_client.get(f"/admin/deadletter/deadletter/?state=all&destination={destination.pk + 999}")
+    assert other.context["cl"].result_count == 0

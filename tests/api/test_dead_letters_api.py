@@ -194,6 +194,10 @@ def test_failure_analysis_over_a_window(operator, shop_a, dead_letters):
         {"user_id": "shop_a", "count": 1},
         {"user_id": "shop_b", "count": 1},
     ]
+    assert sorted(body["by_destination"], key=lambda row: row["user_id"]) == [
+        {"user_id": "shop_a", "destination": "main", "count": 1},
+        {"user_id": "shop_b", "destination": "main", "count": 1},
+    ]
     assert body["by_http_status"] == [{"http_status": 400, "count": 2}]
     assert operator.get(f"{DEAD_LETTERS}analysis/", {"window": "7d"}).json()["total"] == 3
     assert operator.get(f"{DEAD_LETTERS}analysis/", {"window": "96h"}).json()["window_hours"] == 96
