@@ -81,6 +81,8 @@ class ObjectActionsMixin:
     """
 
     object_actions: tuple[str, ...] = ()
+    # Labels for the page's buttons (one object: "Pause", not "Pause selected endpoints").
+    object_action_labels: dict[str, str] = {}
     change_form_template = "admin/daraja/change_form_with_buttons.html"
 
     def object_action_applies(self, name: str, obj) -> bool:
@@ -122,7 +124,7 @@ class ObjectActionsMixin:
             info = self.opts.app_label, self.opts.model_name
             extra_context["object_action_buttons"] = [
                 {
-                    "label": action[2],
+                    "label": self.object_action_labels.get(name, action[2]),
                     "url": reverse(f"admin:{info[0]}_{info[1]}_object_action", args=[obj.pk, name]),
                     "name": name,
                 }

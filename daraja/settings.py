@@ -257,6 +257,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="Africa/Nairobi")
 USE_I18N = True
 USE_TZ = True
+# One date format in the admin (daraja/formats/en): Django's English one differs from the timeline's.
+FORMAT_MODULE_PATH = ["daraja.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {

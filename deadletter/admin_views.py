@@ -22,6 +22,7 @@ from daraja.admin_tools import log_admin_action
 from deadletter.analysis import failure_breakdown
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_purge, dead_letters_retry
+from delivery.admin import warn_about_blocked_endpoints
 from delivery.policy import ErrorCategory
 
 ANALYSIS_WINDOWS = ((24, "Last 24 hours"), (7 * 24, "Last 7 days"))
@@ -47,6 +48,9 @@ def retry_and_report(model_admin, request, open_letters: QuerySet[DeadLetter], *
         ngettext("%d delivery sent back to the queue.", "%d deliveries sent back to the queue.", queued)
         % queued,
         messages.SUCCESS,
+    )
+    warn_about_blocked_endpoints(
+        model_admin, request, DeadLetter.objects.filter(pk__in=ids).values_list("delivery_id", flat=True)
     )
     return queued
 

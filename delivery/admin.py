@@ -6,8 +6,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
@@ -15,9 +17,10 @@ from daraja.admin_tools import ObjectActionsMixin, UserIdFilter, log_admin_actio
 from deadletter.admin_queries import quoted_ids_condition
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_retry
+from delivery.circuit import describe_circuit
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.services import deliveries_retry_now
-from webhooks.models import KIND_CHOICES
+from webhooks.models import KIND_CHOICES, CircuitState, Endpoint
 
 RETRY_PERMISSION = "deadletter.retry_deadletter"
 LARGE_CALLBACK_FIELDS = ("callback__raw_body", "callback__payload", "callback__headers")
@@ -32,6 +35,7 @@ NEXT_STEP = {
     DeliveryAttempt.Outcome.RETRY_SCHEDULED: "Failed; will try again",
     DeliveryAttempt.Outcome.DEAD_LETTERED: "Gave up: moved to the dead-letter queue",
     DeliveryAttempt.Outcome.HELD: "Held: the endpoint is paused",
+    DeliveryAttempt.Outcome.PROBE_FAILED: "Probe failed: held again (no attempt used up)",
 }
 
 
@@ -96,7 +100,7 @@ def _where_it_stands(delivery: Delivery) -> TimelineEvent:
     if delivery.status == status.RETRYING:
         return TimelineEvent(delivery.next_attempt_at, "Now: waiting for the next attempt", "wait")
     if delivery.status == status.HELD:
-        return TimelineEvent(None, "Now: held until the endpoint is resumed", "wait")
+        return TimelineEvent(None, f"Now: held. {describe_circuit(delivery.endpoint)}", "wait")
     if delivery.status == status.DELIVERING:
         return TimelineEvent(delivery.started_delivering_at, "Now: being delivered", "wait")
     return TimelineEvent(None, "Now: waiting for a worker to send it", "wait")
@@ -111,6 +115,32 @@ def render_timeline(delivery: Delivery) -> str:
 def pretty_json(value) -> str:
     text = json.dumps(value, indent=2, ensure_ascii=False)
     return format_html('<pre class="daraja-payload">{}</pre>', text)
+
+
+def warn_about_blocked_endpoints(model_admin, request, delivery_ids) -> None:
+    """After a retry: say plainly which of the retried deliveries wait behind a pause or an open circuit.
+
+    Each such endpoint is named with its state in words and a link to its
+    page, where "Try again now" (or "Resume") sends them.
+    """
+    blocked = Endpoint.objects.filter(deliveries__pk__in=list(delivery_ids)).filter(
+        Q(circuit_state=CircuitState.OPEN) | Q(is_active=False)
+    )
+    for endpoint in blocked.distinct():
+        action = "Resume" if not endpoint.is_active else "Try again now"
+        model_admin.message_user(
+            request,
+            format_html(
+                'Retried deliveries of {} wait, held: {} <a href="{}">Open {}</a> and use “{}” '
+                "to send them as soon as the shop's app answers.",
+                endpoint.user_id,
+                describe_circuit(endpoint),
+                reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]),
+                endpoint.user_id,
+                action,
+            ),
+            messages.WARNING,
+        )
 
 
 class RetryActionsMixin:
@@ -145,6 +175,7 @@ class RetryActionsMixin:
             )
             % queued,
         )
+        warn_about_blocked_endpoints(self, request, delivery_ids)
 
 
 @admin.register(Delivery)

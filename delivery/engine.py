@@ -397,6 +397,7 @@ def _record_of(flying: _InFlight, result: TransportResult) -> AttemptRecord:
         retry_after=result.retry_after,
         cycle_attempts_made=flying.claim.cycle_attempt,
         retry=flying.retry,
+        is_probe=flying.claim.is_probe,
     )
     excerpt = result.body.decode("utf-8", errors="replace")[: settings.DELIVERY_RESPONSE_EXCERPT_CHARS]
     return AttemptRecord(
@@ -463,6 +464,12 @@ def _log_outcome(record: AttemptRecord, retry: RetrySettings) -> None:
         if decision.outcome == AttemptOutcome.HELD:
             logger.warning(
                 "⏸️ Delivery %s held: %s answered 410 Gone", claim.delivery_id, claim.endpoint.user_id
+            )
+        elif decision.outcome == AttemptOutcome.PROBE_FAILED:
+            logger.info(
+                "🔌 Probe of %s failed: delivery %s held again, no attempt charged",
+                claim.endpoint.user_id,
+                claim.delivery_id,
             )
         elif decision.outcome == AttemptOutcome.RETRY_SCHEDULED:
             logger.info(

@@ -14,6 +14,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from daraja.bulk import insert_rows
+from delivery.circuit import circuit_close
 from delivery.models import Delivery
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
@@ -287,7 +288,8 @@ def endpoint_create_or_update(*, user_id: str, **fields: Any) -> tuple[Endpoint,
 
     Validates the whole endpoint (``ValidationError`` with a message per
     field) before anything is written. A new endpoint gets a new signing
-    secret; an existing one keeps its own.
+    secret; an existing one keeps its own. A changed URL closes the
+    endpoint's circuit and, when it is active, releases its held deliveries.
     """
     unknown = set(fields) - set(ENDPOINT_SETTINGS)
     if unknown:
@@ -296,13 +298,18 @@ def endpoint_create_or_update(*, user_id: str, **fields: Any) -> tuple[Endpoint,
     created = endpoint is None
     if created:
         endpoint = Endpoint(user_id=user_id)
-    was_active = endpoint.is_active
+    was_active, old_url = endpoint.is_active, endpoint.url
     for name, value in fields.items():
         setattr(endpoint, name, value)
     endpoint.full_clean()
     with transaction.atomic():
         endpoint.save()
-        if not created and endpoint.is_active and not was_active:
+        # A new URL is a new destination: the failures that opened the circuit were the old one's.
+        new_destination = not created and endpoint.url != old_url
+        if new_destination and circuit_close(endpoint, reason="its delivery URL changed"):
+            if endpoint.is_active:
+                endpoint_release_waiting(endpoint)
+        elif not created and endpoint.is_active and not was_active:
             endpoint_release_waiting(endpoint)
     return endpoint, created
 
