@@ -18,6 +18,7 @@ from deadletter.admin_queries import quoted_ids_condition
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_retry
 from delivery.circuit import describe_circuit
+from delivery.errors import error_summary_of
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.services import deliveries_retry_now
 from webhooks.models import KIND_CHOICES, CircuitState, Endpoint
@@ -66,6 +67,7 @@ class TimelineEvent:
     tone: str = ""
     attempt: DeliveryAttempt | None = None
     next_step: str = ""
+    error_summary: str = ""
 
 
 def delivery_timeline(delivery: Delivery) -> list[TimelineEvent]:
@@ -78,7 +80,8 @@ def delivery_timeline(delivery: Delivery) -> list[TimelineEvent]:
         title = f"Attempt {attempt.attempt_number}"
         if attempt.cycle > 1:
             title += f" (round {attempt.cycle})"
-        events.append(TimelineEvent(attempt.started_at, title, tone, attempt, next_step))
+        summary = error_summary_of(attempt)
+        events.append(TimelineEvent(attempt.started_at, title, tone, attempt, next_step, summary))
     for dead_letter in delivery.dead_letters.all():
         if dead_letter.resolution == DeadLetter.Resolution.RETRIED:
             title = "Retried from the dead-letter queue: a new round of attempts, same webhook id"

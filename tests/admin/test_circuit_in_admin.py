@@ -59,6 +59,10 @@ def test_the_held_deliverys_timeline_says_why_and_invents_no_next_attempt(suppor
     page = text_of(support_client.get(f"/admin/delivery/delivery/{held.pk}/change/"))
     assert "Now: held. Circuit open since" in page
     assert "held until the endpoint is resumed" not in page
+    dead = Delivery.objects.filter(status="dead").first()
+    page = text_of(support_client.get(f"/admin/delivery/delivery/{dead.pk}/change/"))
+    assert "The shop's app answered 503" in page.replace("&#x27;", "'")
+    assert "Technical detail" in page
 
 
 def test_support_tries_again_now_and_every_held_and_retried_delivery_goes_out(
