@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from daraja.admin_tools import ObjectActionsMixin, UserIdFilter, log_admin_action
+from daraja.humanize import plural, when
 from deadletter.admin_queries import quoted_ids_condition
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_retry
@@ -21,7 +22,8 @@ from delivery.circuit import describe_circuit
 from delivery.errors import error_summary_of
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.services import deliveries_retry_now
-from webhooks.models import KIND_CHOICES, CircuitState, Endpoint
+from webhooks.models import CircuitState, Endpoint
+from webhooks.mpesa.kinds import KIND_LABEL_CHOICES
 
 RETRY_PERMISSION = "deadletter.retry_deadletter"
 LARGE_CALLBACK_FIELDS = ("callback__raw_body", "callback__payload", "callback__headers")
@@ -48,7 +50,7 @@ class CallbackKindFilter(admin.SimpleListFilter):
     field_path = "callback__kind"
 
     def lookups(self, request, model_admin):
-        return KIND_CHOICES
+        return KIND_LABEL_CHOICES
 
     def queryset(self, request, queryset):
         if self.value():
@@ -146,6 +148,20 @@ def warn_about_blocked_endpoints(model_admin, request, delivery_ids) -> None:
         )
 
 
+def _status_words(delivery: Delivery) -> str:
+    """A line under a delivery's status: its attempts and what it waits for (never a held one's time)."""
+    attempts = plural(delivery.attempt_count, "attempt")
+    if delivery.status == Delivery.Status.RETRYING and delivery.next_attempt_at:
+        return f"{attempts} · next {when(delivery.next_attempt_at)}"
+    if delivery.status == Delivery.Status.HELD:
+        endpoint = delivery.endpoint
+        if not endpoint.is_active:
+            return f"{attempts} · waits for the endpoint to be resumed"
+        if endpoint.circuit_state == CircuitState.OPEN:
+            return f"{attempts} · waits for the shop's app to answer a probe"
+    return attempts
+
+
 class RetryActionsMixin:
     """Retry now (waiting deliveries) and retry from the dead-letter queue (dead ones)."""
 
@@ -183,19 +199,10 @@ class RetryActionsMixin:
 
 @admin.register(Delivery)
 class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "webhook_id",
-        "endpoint",
-        "kind",
-        "payment",
-        "status_label",
-        "priority",
-        "attempt_count",
-        "last_error_category",
-        "next_attempt_at",
-        "created_at",
-    )
+    # Five dense columns, so the status (what support acts on) fits a 1366 px laptop; the webhook
+    # id, priority and error details are on the delivery's page.
+    list_display = ("number", "payment", "endpoint", "status_label", "created_at")
+    list_display_links = ("number",)
     list_filter = (
         "status",
         "priority",
@@ -222,7 +229,7 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
                     "webhook_id",
                     ("priority", "priority_reason"),
                     ("attempt_count", "cycle", "cycle_attempt_count"),
-                    "next_attempt_at",
+                    "next_attempt",
                     ("last_error_category", "last_response_status"),
                     "delivered_at",
                     "created_at",
@@ -242,7 +249,7 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
         "attempt_count",
         "cycle",
         "cycle_attempt_count",
-        "next_attempt_at",
+        "next_attempt",
         "last_error_category",
         "last_response_status",
         "delivered_at",
@@ -252,6 +259,7 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
     )
     actions = ("retry_now", "retry_from_dead_letter_queue")
     object_actions = ("retry_now", "retry_from_dead_letter_queue")
+    object_action_labels = {"retry_now": "Retry now", "retry_from_dead_letter_queue": "Retry"}
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("callback", "endpoint")
@@ -270,14 +278,33 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
     def kind(self, obj):
         return obj.callback.get_kind_display()
 
-    @admin.display(description="payment id")
+    @admin.display(description="delivery", ordering="pk")
+    def number(self, obj):
+        return obj.pk
+
+    @admin.display(description="payment")
     def payment(self, obj):
         callback = obj.callback
-        return callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+        payment_id = callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+        return format_html(
+            '<strong>{}</strong><br><span class="quiet">{}</span>', payment_id, callback.get_kind_display()
+        )
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
+        return format_html(
+            '{}<br><span class="quiet">{}</span>',
+            status_badge(obj.status, obj.get_status_display()),
+            _status_words(obj),
+        )
+
+    @admin.display(description="next attempt")
+    def next_attempt(self, obj):
+        if obj.status == Delivery.Status.HELD:
+            return "none planned: held (see where it stands, at the end of the timeline)"
+        if obj.status in (Delivery.Status.PENDING, Delivery.Status.RETRYING):
+            return when(obj.next_attempt_at, empty="as soon as a worker is free")
+        return "—"
 
     @admin.display(description="timeline")
     def timeline(self, obj):

@@ -75,7 +75,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"delivery {self.pk} ({self.get_status_display()})"
+        return f"delivery {self.pk} to {self.endpoint.user_id} ({self.get_status_display()})"
 
     @property
     def queue_name(self) -> str:
