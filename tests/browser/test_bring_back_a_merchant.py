@@ -72,6 +72,7 @@ def test_support_brings_back_a_merchant_whose_circuit_opened(
     page.get_by_role("button", name="Try again now").click()
     expect(messages).to_contain_text("Tried duka again: still no answer (The shop's app answered 503)")
     assert count("held") == 4 and count("dead") == 0
+    screenshot("endpoint-circuit-open")
 
     # the merchant's app is back: one click sends everything it held
     receiver.default = Reply(status=200, body=b"ok")
@@ -79,7 +80,6 @@ def test_support_brings_back_a_merchant_whose_circuit_opened(
     expect(messages).to_contain_text("Tried duka again: it answered. Its circuit is closed")
     expect(page.get_by_role("button", name="Try again now")).to_have_count(0)
     run_worker(until=lambda: count("delivered") == 4)
-    screenshot("endpoint-back")
 
     # every payment of the merchant shows delivered, and the dashboard has nothing left to say
     page.goto(f"{live_server.url}/admin/webhooks/callback/?user_id=duka")
