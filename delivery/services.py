@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from daraja.bulk import insert_rows
@@ -89,8 +90,10 @@ def endpoint_try_now(endpoint: Endpoint) -> TryNowResult:
     """Probe an endpoint whose circuit is open at once; when its app answers, release every held delivery.
 
     The probe is the endpoint's most urgent waiting delivery, sent now in
-    this process through the engine (same signing, gates and recording); a
-    failed probe uses up none of its attempts. A paused endpoint is not
+    this process through the engine (same signing, gates and recording),
+    waiting at most ``TRY_NOW_TIMEOUT_SECONDS`` for an answer (a person is
+    waiting on the page; the web worker's own timeout is longer); a failed
+    probe uses up none of its attempts. A paused endpoint is not
     probed (resuming it is the way back); a closed circuit only makes any
     held delivery due. With nothing waiting, the next delivery goes as the probe.
     """
@@ -119,7 +122,7 @@ def endpoint_try_now(endpoint: Endpoint) -> TryNowResult:
             False,
             f"Nothing of {endpoint.user_id} is waiting: its next delivery goes out as the probe at once.",
         )
-    outcome = engine.deliver_one(probe)
+    outcome = engine.deliver_one(probe, timeout_cap=settings.TRY_NOW_TIMEOUT_SECONDS)
     endpoint.refresh_from_db()
     if endpoint.circuit_state == CircuitState.CLOSED:
         released = Delivery.objects.filter(

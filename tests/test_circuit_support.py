@@ -1,6 +1,7 @@
 """The circuit breaker in support's hands: try again now, dead-letter retry behind an open circuit,
 a new URL closing the circuit, probes that use up no attempt and held rows without invented times."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -59,6 +60,18 @@ def test_try_again_now_while_the_shop_is_down_says_why_and_charges_no_attempt(op
     open_circuit.refresh_from_db()
     assert open_circuit.circuit_probes == 1
     assert len(receiver.requests_to("/hook")) == 3
+
+
+def test_try_again_now_waits_at_most_its_own_timeout_for_a_hanging_shop(open_circuit, receiver, settings):
+    settings.TRY_NOW_TIMEOUT_SECONDS = 0.5  # the endpoint's own timeout is 5 s
+    receiver.default = Reply(status=200, delay=3)
+    started = time.monotonic()
+    result = endpoint_try_now(open_circuit)
+    assert time.monotonic() - started < 2.5
+    assert "still no answer (No answer within 0.5 s)" in result.message
+    open_circuit.refresh_from_db()
+    assert open_circuit.timeout_seconds == 5  # the cap was for that probe only
+    assert Delivery.objects.get(status="held").cycle_attempt_count == 0
 
 
 def test_retried_dead_letters_behind_an_open_circuit_are_delivered_once_the_shop_answers(
