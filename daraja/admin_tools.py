@@ -22,6 +22,8 @@ def log_admin_action(request, objects: QuerySet | Iterable[Model], message: str)
             return
         model = type(objects[0])
         objects = model._default_manager.filter(pk__in=[obj.pk for obj in objects])
+    if any(field.name == "endpoint" for field in objects.model._meta.concrete_fields):
+        objects = objects.select_related("endpoint")  # their names carry the user id: one query, not one each
     LogEntry.objects.log_actions(
         user_id=request.user.pk, queryset=objects, action_flag=CHANGE, change_message=message
     )

@@ -176,6 +176,8 @@ class RetryActionsMixin:
         self.message_user(
             request, ngettext("%d delivery queued now.", "%d deliveries queued now.", queued) % queued
         )
+        held = deliveries.filter(status=Delivery.Status.HELD).values_list("pk", flat=True)
+        warn_about_blocked_endpoints(self, request, held)
 
     def _retry_dead(self, request, deliveries):
         letters = DeadLetter.objects.filter(delivery__in=deliveries, resolved_at__isnull=True)

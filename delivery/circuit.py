@@ -16,7 +16,7 @@ to held: ``delivery.policy.decide_attempt``), and a held delivery never goes
 to the dead-letter queue for waiting: after ``CIRCUIT_AUTO_PAUSE_HOURS`` the
 endpoint is paused and an alert fires, and its deliveries wait, held, until
 a person resumes it, tries it again now, or changes its URL (each closes
-the circuit). docs/retry-policy.md, "Circuit breaker", says why.
+the circuit). docs/outbound-safety.md, "Circuit breaker", says why.
 """
 
 from __future__ import annotations
@@ -162,15 +162,7 @@ def circuit_close(endpoint: Endpoint, *, reason: str) -> bool:
         updated_at=timezone.now(),
     )
     Endpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
-    endpoint.refresh_from_db(
-        fields=[
-            "circuit_state",
-            "consecutive_failures",
-            "circuit_opened_at",
-            "circuit_next_probe_at",
-            "circuit_probes",
-        ]
-    )
+    endpoint.refresh_from_db(fields=_CIRCUIT_FIELDS)
     if closed:
         logger.info("🔌 Circuit closed for %s: %s", endpoint.user_id, reason)
     return bool(closed)
@@ -189,7 +181,8 @@ def describe_circuit(endpoint: Endpoint, *, held: int | None = None) -> str:
     """The endpoint's delivery state in a sentence for support: paused, circuit open or delivering.
 
     Says since when, when the next probe goes and how many deliveries are
-    held (when ``held`` is given, and not 0 on a healthy endpoint). Reads only the row; pure.
+    held (when ``held`` is given, and not 0 on a healthy endpoint). Reads
+    only the row; pure.
     """
     healthy = endpoint.is_active and endpoint.circuit_state == CircuitState.CLOSED
     held_words = (
@@ -201,21 +194,19 @@ def describe_circuit(endpoint: Endpoint, *, held: int | None = None) -> str:
         return f"Paused{since}{why}: nothing is sent until it is resumed.{held_words}"
     if endpoint.circuit_state == CircuitState.OPEN:
         since = f" since {when(endpoint.circuit_opened_at)}" if endpoint.circuit_opened_at else ""
-        probe = (
-            f" Next probe {when(endpoint.circuit_next_probe_at)}"
-            + (
-                f" (after {plural(endpoint.circuit_probes, 'failed probe')})"
-                if endpoint.circuit_probes
-                else ""
-            )
-            + "."
-            if endpoint.circuit_next_probe_at
-            else " The next delivery goes as the probe."
+        failed = (
+            f" (after {plural(endpoint.circuit_probes, 'failed probe')})" if endpoint.circuit_probes else ""
         )
+        if endpoint.circuit_next_probe_at:
+            probe = f" Next probe {when(endpoint.circuit_next_probe_at)}{failed}."
+        else:
+            probe = " The next delivery goes as the probe."
         return f"Circuit open{since}: the shop's app stopped answering.{probe}{held_words}"
     if endpoint.consecutive_failures:
+        failures = endpoint.consecutive_failures
+        last = "its last attempt" if failures == 1 else f"its last {failures} attempts"
         return (
-            f"Delivering; the last {plural(endpoint.consecutive_failures, 'attempt')} failed "
-            f"(the circuit opens at {settings.CIRCUIT_FAILURE_THRESHOLD}).{held_words}"
+            f"Delivering; {last} failed (the circuit opens at {settings.CIRCUIT_FAILURE_THRESHOLD})."
+            f"{held_words}"
         )
     return f"Delivering.{held_words}"

@@ -147,5 +147,7 @@ def test_describe_circuit_in_words(settings):
     assert "(paused by hand)" in describe_circuit(endpoint, held=1)
     assert describe_circuit(endpoint, held=1).endswith("1 delivery held.")
     closed = Endpoint(user_id="shop2", consecutive_failures=2)
-    assert describe_circuit(closed) == "Delivering; the last 2 attempts failed (the circuit opens at 5)."
+    assert describe_circuit(closed) == "Delivering; its last 2 attempts failed (the circuit opens at 5)."
     assert describe_circuit(Endpoint(user_id="shop3"), held=0) == "Delivering."
+    once = Endpoint(user_id="shop4", consecutive_failures=1)
+    assert describe_circuit(once) == "Delivering; its last attempt failed (the circuit opens at 5)."
