@@ -22,6 +22,8 @@ def log_admin_action(request, objects: QuerySet | Iterable[Model], message: str)
             return
         model = type(objects[0])
         objects = model._default_manager.filter(pk__in=[obj.pk for obj in objects])
+    if any(field.name == "endpoint" for field in objects.model._meta.concrete_fields):
+        objects = objects.select_related("endpoint")  # their names carry the user id: one query, not one each
     LogEntry.objects.log_actions(
         user_id=request.user.pk, queryset=objects, action_flag=CHANGE, change_message=message
     )
@@ -109,6 +111,8 @@ class ObjectActionsMixin:
     """
 
     object_actions: tuple[str, ...] = ()
+    # Labels for the page's buttons (one object: "Pause", not "Pause selected endpoints").
+    object_action_labels: dict[str, str] = {}
     change_form_template = "admin/daraja/change_form_with_buttons.html"
 
     def object_action_applies(self, name: str, obj) -> bool:
@@ -150,7 +154,7 @@ class ObjectActionsMixin:
             info = self.opts.app_label, self.opts.model_name
             extra_context["object_action_buttons"] = [
                 {
-                    "label": action[2],
+                    "label": self.object_action_labels.get(name, action[2]),
                     "url": reverse(f"admin:{info[0]}_{info[1]}_object_action", args=[obj.pk, name]),
                     "name": name,
                 }

@@ -4,7 +4,9 @@ Deliveries waiting per priority, being sent and scheduled for a retry (from the 
 is the queue: ``delivery.selectors.delivery_priority_counts``); workers alive (from Redis, via
 ``delivery.selectors.redis_queue_counts``); deliveries by state (``delivery_status_counts``);
 attempts and success rate over the last hour; the dead-letter queue's size with a warning
-banner; and a server-rendered SVG chart of delivered and failed attempts per hour.
+banner; the endpoints that need attention (paused, circuit open, holding deliveries, new dead
+letters), each in words with a link to its page; and a server-rendered SVG chart of delivered
+and failed attempts per hour. The page reloads itself every ``DASHBOARD_REFRESH_SECONDS``.
 Redis being down is shown on the page, never a 500.
 """
 
@@ -12,21 +14,33 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from deadletter.admin_queries import HourlyPoint, attempt_activity, dead_letter_health
+from delivery.circuit import describe_circuit
 from delivery.models import Delivery
 from delivery.queues import redis_connection
-from delivery.selectors import delivery_priority_counts, delivery_status_counts, redis_queue_counts
+from delivery.selectors import (
+    delivery_priority_counts,
+    delivery_status_counts,
+    endpoints_with_held_counts,
+    redis_queue_counts,
+)
+from webhooks.models import CircuitState, Endpoint
 
 logger = logging.getLogger(__name__)
 
 CHART_WIDTH, CHART_HEIGHT = 720, 200
+# The page reloads itself this often, so a support screen left open stays current.
+DASHBOARD_REFRESH_SECONDS = 30
 CHART_LEFT, CHART_BOTTOM, CHART_TOP = 40, 24, 10
 
 
@@ -116,6 +130,40 @@ def _by_status(counts: dict[str, int]) -> list[dict]:
     ]
 
 
+ATTENTION_ROWS = 50
+NEW_DEAD_LETTER_HOURS = 24
+
+
+def endpoints_needing_attention(now) -> list[dict]:
+    """Endpoints support should look at, worst first: paused, circuit open, holding deliveries or
+    with dead letters new in the last ``NEW_DEAD_LETTER_HOURS`` still open; each with its state in words."""
+    since = now - timedelta(hours=NEW_DEAD_LETTER_HOURS)
+    endpoints = endpoints_with_held_counts(Endpoint.objects.all()).annotate(
+        new_dead=Count(
+            "dead_letters",
+            filter=Q(dead_letters__resolved_at__isnull=True, dead_letters__dead_at__gte=since),
+            distinct=True,
+        )
+    )
+    rows = []
+    for endpoint in endpoints.filter(
+        Q(is_active=False) | Q(circuit_state=CircuitState.OPEN) | Q(held_deliveries__gt=0) | Q(new_dead__gt=0)
+    ).order_by("is_active", "-circuit_state", "-held_deliveries", "user_id")[:ATTENTION_ROWS]:
+        rows.append(
+            {
+                "user_id": endpoint.user_id,
+                "url": reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]),
+                "state": describe_circuit(endpoint, held=endpoint.held_deliveries),
+                "tone": "fail" if endpoint.circuit_state == CircuitState.OPEN else "wait",
+                "held": endpoint.held_deliveries,
+                "new_dead": endpoint.new_dead,
+                "dead_url": reverse("admin:deadletter_deadletter_changelist")
+                + f"?user_id={endpoint.user_id}",
+            }
+        )
+    return rows
+
+
 def dashboard_view(request):
     """The dashboard page; any staff member who may view deliveries sees it."""
     if not request.user.has_perm("delivery.view_delivery"):
@@ -131,6 +179,8 @@ def dashboard_view(request):
         "last_hour": last_hour,
         "dead_letters": dead_letter_health(),
         "chart": chart(hourly),
+        "attention": endpoints_needing_attention(now),
+        "refresh_seconds": DASHBOARD_REFRESH_SECONDS,
         "now": now,
     }
     return TemplateResponse(request, "admin/dashboard.html", context)

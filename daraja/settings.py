@@ -202,6 +202,8 @@ CIRCUIT_FAILURE_THRESHOLD = env.int("CIRCUIT_FAILURE_THRESHOLD", default=5)
 CIRCUIT_COOLDOWN_SECONDS = env.float("CIRCUIT_COOLDOWN_SECONDS", default=30)
 CIRCUIT_MAX_COOLDOWN_SECONDS = env.float("CIRCUIT_MAX_COOLDOWN_SECONDS", default=1800)
 CIRCUIT_AUTO_PAUSE_HOURS = env.float("CIRCUIT_AUTO_PAUSE_HOURS", default=72)
+# "Try again now" in the admin waits this long at most for the merchant's app (below gunicorn's 30 s).
+TRY_NOW_TIMEOUT_SECONDS = env.float("TRY_NOW_TIMEOUT_SECONDS", default=10)
 # Optional URL that receives a JSON POST when an endpoint is paused automatically.
 ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
 # Callbacks reaching one web process while another's transaction commits are kept together in the next
@@ -264,6 +266,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="Africa/Nairobi")
 USE_I18N = True
 USE_TZ = True
+# One date format in the admin (daraja/formats/en): Django's English one differs from the timeline's.
+FORMAT_MODULE_PATH = ["daraja.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {

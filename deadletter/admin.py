@@ -9,10 +9,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from daraja.admin_tools import DestinationFilter, ObjectActionsMixin, UserIdFilter
+from daraja.humanize import plural
 from deadletter import admin_views
 from deadletter.admin_queries import dead_letter_health, quoted_ids_condition
 from deadletter.models import DeadLetter
 from delivery.admin import LARGE_CALLBACK_FIELDS, CallbackKindFilter, pretty_json, render_timeline
+from delivery.errors import error_summary
 
 RETRY_PERMISSION = "deadletter.retry_deadletter"
 PURGE_PERMISSION = "deadletter.purge_deadletter"
@@ -53,18 +55,10 @@ class HttpStatusFilter(admin.AllValuesFieldListFilter):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "endpoint",
-        "payment_id",
-        "kind",
-        "error_category",
-        "http_status",
-        "attempts",
-        "dead_at",
-        "state",
-        "delivery_link",
-    )
+    # Six dense columns, so the state and the delivery link fit a 1366 px laptop; the technical
+    # error, HTTP status and payload are on the letter's page.
+    list_display = ("payment", "endpoint", "why", "dead_at", "state", "delivery_link")
+    list_display_links = ("payment",)
     list_filter = (
         StateFilter,
         "error_category",
@@ -90,6 +84,7 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     "endpoint",
                     "delivery_link",
                     "callback",
+                    "why",
                     "error_category",
                     "last_error",
                     "last_response_status",
@@ -103,6 +98,7 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
         ("What M-Pesa sent (read-only)", {"fields": ("callback_payload",)}),
     )
     readonly_fields = (
+        "why",
         "endpoint",
         "delivery_link",
         "callback",
@@ -118,6 +114,7 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     )
     actions = ("retry_selected", "purge_selected")
     object_actions = ("retry_selected", "purge_selected")
+    object_action_labels = {"retry_selected": "Retry", "purge_selected": "Purge…"}
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer(*LARGE_CALLBACK_FIELDS)
@@ -156,14 +153,20 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def has_purge_permission(self, request) -> bool:
         return request.user.has_perm(PURGE_PERMISSION)
 
-    @admin.display(description="payment id")
-    def payment_id(self, obj):
+    @admin.display(description="payment")
+    def payment(self, obj):
         callback = obj.callback
-        return callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+        payment_id = callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+        return format_html(
+            '<strong>{}</strong><br><span class="quiet">{}</span>', payment_id, callback.get_kind_display()
+        )
 
-    @admin.display(description="HTTP", ordering="last_response_status")
-    def http_status(self, obj):
-        return obj.last_response_status or "—"
+    @admin.display(description="why it gave up", ordering="error_category")
+    def why(self, obj):
+        summary = error_summary(obj.error_category, obj.last_response_status, obj.last_error)
+        return format_html(
+            '{}<br><span class="quiet">after {}</span>', summary, plural(obj.attempts, "attempt")
+        )
 
     @admin.display(description="kind", ordering="callback__kind")
     def kind(self, obj):
@@ -176,7 +179,7 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     @admin.display(description="delivery")
     def delivery_link(self, obj):
         url = reverse("admin:delivery_delivery_change", args=[obj.delivery_id])
-        return format_html('<a href="{}">delivery {}</a>', url, obj.delivery_id)
+        return format_html('<a href="{}">open delivery {}</a>', url, obj.delivery_id)
 
     @admin.display(description="timeline")
     def timeline(self, obj):

@@ -22,7 +22,9 @@ from daraja.admin_tools import log_admin_action
 from deadletter.analysis import failure_breakdown
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_purge, dead_letters_retry
+from delivery.admin import warn_about_blocked_endpoints
 from delivery.policy import ErrorCategory
+from webhooks.mpesa.kinds import KIND_LABEL_CHOICES
 
 ANALYSIS_WINDOWS = ((24, "Last 24 hours"), (7 * 24, "Last 7 days"))
 CONFIRMATION_PREVIEW_ROWS = 50
@@ -47,6 +49,9 @@ def retry_and_report(model_admin, request, open_letters: QuerySet[DeadLetter], *
         ngettext("%d delivery sent back to the queue.", "%d deliveries sent back to the queue.", queued)
         % queued,
         messages.SUCCESS,
+    )
+    warn_about_blocked_endpoints(
+        model_admin, request, DeadLetter.objects.filter(pk__in=ids).values_list("delivery_id", flat=True)
     )
     return queued
 
@@ -117,7 +122,8 @@ def retry_matching(model_admin, request):
 
 
 def _describe_filters(request) -> list[tuple[str, str]]:
-    """The list's query parameters as (name, value) pairs a person can read on the confirmation page."""
+    """The list's query parameters as (name, value) pairs a person can read on the confirmation page:
+    "error category: Client error (4xx)", not the stored ``client_error``."""
     names = {
         "state": "state",
         "error_category__exact": "error category",
@@ -128,7 +134,16 @@ def _describe_filters(request) -> list[tuple[str, str]]:
         "dead_at__gte": "dead since",
         "dead_at__lt": "dead before",
     }
-    return [(names.get(name, name), value) for name, value in request.GET.items() if name not in ("o", "p")]
+    labels = {
+        "state": {"open": "waiting in the queue", "resolved": "retried or purged", "all": "all"},
+        "error_category__exact": dict(ErrorCategory.choices),
+        "kind": dict(KIND_LABEL_CHOICES),
+    }
+    return [
+        (names.get(name, name), labels.get(name, {}).get(value, value))
+        for name, value in request.GET.items()
+        if name not in ("o", "p")
+    ]
 
 
 def analysis(model_admin, request):

@@ -51,6 +51,7 @@ DEAD_LETTER_EXAMPLE = {
     "amount": "150000.00",
     "error_category": "server_error",
     "last_error": "HTTP 503",
+    "error_summary": "The shop's app answered 503",
     "last_response_status": 503,
     "attempts": 3,
     "dead_at": "2025-03-14T09:27:05Z",

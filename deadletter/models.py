@@ -49,7 +49,7 @@ class DeadLetter(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"dead letter {self.pk} ({self.error_category}) for delivery {self.delivery_id}"
+        return f"dead letter {self.pk} of {self.endpoint.user_id}: {self.get_error_category_display()}"
 
     @property
     def is_open(self) -> bool:

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from deadletter.filters import DeadLetterState
 from deadletter.models import DeadLetter
+from delivery.errors import error_summary
 from delivery.policy import ErrorCategory
 from delivery.serializers import DeliveryWithAttemptsSerializer, blank_or
 from webhooks.models import KIND_CHOICES
@@ -32,6 +33,10 @@ class DeadLetterSerializer(serializers.ModelSerializer):
     )
     state = serializers.SerializerMethodField()
     resolution = blank_or(DeadLetter.Resolution.choices)
+    error_summary = serializers.SerializerMethodField(
+        help_text="Why it gave up, in a sentence for people (derived from `error_category`, "
+        "`last_response_status` and `last_error`, which keeps the technical detail)."
+    )
 
     class Meta:
         model = DeadLetter
@@ -49,6 +54,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
             "amount",
             "error_category",
             "last_error",
+            "error_summary",
             "last_response_status",
             "attempts",
             "dead_at",
@@ -57,6 +63,11 @@ class DeadLetterSerializer(serializers.ModelSerializer):
             "resolution",
         ]
         read_only_fields = fields
+
+    def get_error_summary(self, dead_letter: DeadLetter) -> str:
+        return error_summary(
+            dead_letter.error_category, dead_letter.last_response_status, dead_letter.last_error
+        )
 
     @extend_schema_field(serializers.ChoiceField(choices=DeadLetterState.choices))
     def get_state(self, dead_letter: DeadLetter) -> str:

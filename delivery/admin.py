@@ -6,18 +6,24 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from daraja.admin_tools import ObjectActionsMixin, UserIdFilter, log_admin_action
+from daraja.admin_tools import DestinationFilter, ObjectActionsMixin, UserIdFilter, log_admin_action
+from daraja.humanize import plural, when
 from deadletter.admin_queries import quoted_ids_condition
 from deadletter.models import DeadLetter
 from deadletter.services import dead_letters_retry
+from delivery.circuit import describe_circuit
+from delivery.errors import error_summary_of
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.services import deliveries_retry_now
-from webhooks.models import KIND_CHOICES
+from webhooks.models import CircuitState, Endpoint
+from webhooks.mpesa.kinds import KIND_LABEL_CHOICES
 
 RETRY_PERMISSION = "deadletter.retry_deadletter"
 LARGE_CALLBACK_FIELDS = ("callback__raw_body", "callback__payload", "callback__headers")
@@ -32,6 +38,7 @@ NEXT_STEP = {
     DeliveryAttempt.Outcome.RETRY_SCHEDULED: "Failed; will try again",
     DeliveryAttempt.Outcome.DEAD_LETTERED: "Gave up: moved to the dead-letter queue",
     DeliveryAttempt.Outcome.HELD: "Held: the endpoint is paused",
+    DeliveryAttempt.Outcome.PROBE_FAILED: "Probe failed: held again (no attempt used up)",
 }
 
 
@@ -43,7 +50,7 @@ class CallbackKindFilter(admin.SimpleListFilter):
     field_path = "callback__kind"
 
     def lookups(self, request, model_admin):
-        return KIND_CHOICES
+        return KIND_LABEL_CHOICES
 
     def queryset(self, request, queryset):
         if self.value():
@@ -62,6 +69,7 @@ class TimelineEvent:
     tone: str = ""
     attempt: DeliveryAttempt | None = None
     next_step: str = ""
+    error_summary: str = ""
 
 
 def delivery_timeline(delivery: Delivery) -> list[TimelineEvent]:
@@ -74,7 +82,8 @@ def delivery_timeline(delivery: Delivery) -> list[TimelineEvent]:
         title = f"Attempt {attempt.attempt_number}"
         if attempt.cycle > 1:
             title += f" (round {attempt.cycle})"
-        events.append(TimelineEvent(attempt.started_at, title, tone, attempt, next_step))
+        summary = error_summary_of(attempt)
+        events.append(TimelineEvent(attempt.started_at, title, tone, attempt, next_step, summary))
     for dead_letter in delivery.dead_letters.all():
         if dead_letter.resolution == DeadLetter.Resolution.RETRIED:
             title = "Retried from the dead-letter queue: a new round of attempts, same webhook id"
@@ -96,7 +105,7 @@ def _where_it_stands(delivery: Delivery) -> TimelineEvent:
     if delivery.status == status.RETRYING:
         return TimelineEvent(delivery.next_attempt_at, "Now: waiting for the next attempt", "wait")
     if delivery.status == status.HELD:
-        return TimelineEvent(None, "Now: held until the endpoint is resumed", "wait")
+        return TimelineEvent(None, f"Now: held. {describe_circuit(delivery.endpoint)}", "wait")
     if delivery.status == status.DELIVERING:
         return TimelineEvent(delivery.started_delivering_at, "Now: being delivered", "wait")
     return TimelineEvent(None, "Now: waiting for a worker to send it", "wait")
@@ -113,6 +122,46 @@ def pretty_json(value) -> str:
     return format_html('<pre class="daraja-payload">{}</pre>', text)
 
 
+def warn_about_blocked_endpoints(model_admin, request, delivery_ids) -> None:
+    """After a retry: say plainly which of the retried deliveries wait behind a pause or an open circuit.
+
+    Each such endpoint is named with its state in words and a link to its
+    page, where "Try again now" (or "Resume") sends them.
+    """
+    blocked = Endpoint.objects.filter(deliveries__pk__in=list(delivery_ids)).filter(
+        Q(circuit_state=CircuitState.OPEN) | Q(is_active=False)
+    )
+    for endpoint in blocked.distinct():
+        action = "Resume" if not endpoint.is_active else "Try again now"
+        model_admin.message_user(
+            request,
+            format_html(
+                'Retried deliveries of {} wait, held: {} <a href="{}">Open {}</a> and use “{}” '
+                "to send them as soon as the shop's app answers.",
+                endpoint.user_id,
+                describe_circuit(endpoint),
+                reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]),
+                endpoint.user_id,
+                action,
+            ),
+            messages.WARNING,
+        )
+
+
+def _status_words(delivery: Delivery) -> str:
+    """A line under a delivery's status: its attempts and what it waits for (never a held one's time)."""
+    attempts = plural(delivery.attempt_count, "attempt")
+    if delivery.status == Delivery.Status.RETRYING and delivery.next_attempt_at:
+        return f"{attempts} · next {when(delivery.next_attempt_at)}"
+    if delivery.status == Delivery.Status.HELD:
+        endpoint = delivery.endpoint
+        if not endpoint.is_active:
+            return f"{attempts} · waits for the endpoint to be resumed"
+        if endpoint.circuit_state == CircuitState.OPEN:
+            return f"{attempts} · waits for the shop's app to answer a probe"
+    return attempts
+
+
 class RetryActionsMixin:
     """Retry now (waiting deliveries) and retry from the dead-letter queue (dead ones)."""
 
@@ -127,6 +176,8 @@ class RetryActionsMixin:
         self.message_user(
             request, ngettext("%d delivery queued now.", "%d deliveries queued now.", queued) % queued
         )
+        held = deliveries.filter(status=Delivery.Status.HELD).values_list("pk", flat=True)
+        warn_about_blocked_endpoints(self, request, held)
 
     def _retry_dead(self, request, deliveries):
         letters = DeadLetter.objects.filter(delivery__in=deliveries, resolved_at__isnull=True)
@@ -145,27 +196,20 @@ class RetryActionsMixin:
             )
             % queued,
         )
+        warn_about_blocked_endpoints(self, request, delivery_ids)
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "webhook_id",
-        "endpoint",
-        "kind",
-        "payment",
-        "status_label",
-        "priority",
-        "attempt_count",
-        "last_error_category",
-        "next_attempt_at",
-        "created_at",
-    )
+    # Five dense columns, so the status (what support acts on) fits a 1366 px laptop; the webhook
+    # id, priority and error details are on the delivery's page.
+    list_display = ("number", "payment", "endpoint", "status_label", "created_at")
+    list_display_links = ("number",)
     list_filter = (
         "status",
         "priority",
         UserIdFilter,
+        DestinationFilter,
         CallbackKindFilter,
         ("created_at", admin.DateFieldListFilter),
     )
@@ -188,7 +232,7 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
                     "webhook_id",
                     ("priority", "priority_reason"),
                     ("attempt_count", "cycle", "cycle_attempt_count"),
-                    "next_attempt_at",
+                    "next_attempt",
                     ("last_error_category", "last_response_status"),
                     "delivered_at",
                     "created_at",
@@ -208,7 +252,7 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
         "attempt_count",
         "cycle",
         "cycle_attempt_count",
-        "next_attempt_at",
+        "next_attempt",
         "last_error_category",
         "last_response_status",
         "delivered_at",
@@ -218,6 +262,7 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
     )
     actions = ("retry_now", "retry_from_dead_letter_queue")
     object_actions = ("retry_now", "retry_from_dead_letter_queue")
+    object_action_labels = {"retry_now": "Retry now", "retry_from_dead_letter_queue": "Retry"}
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("callback", "endpoint")
@@ -236,14 +281,33 @@ class DeliveryAdmin(ObjectActionsMixin, RetryActionsMixin, admin.ModelAdmin):
     def kind(self, obj):
         return obj.callback.get_kind_display()
 
-    @admin.display(description="payment id")
+    @admin.display(description="delivery", ordering="pk")
+    def number(self, obj):
+        return obj.pk
+
+    @admin.display(description="payment")
     def payment(self, obj):
         callback = obj.callback
-        return callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+        payment_id = callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
+        return format_html(
+            '<strong>{}</strong><br><span class="quiet">{}</span>', payment_id, callback.get_kind_display()
+        )
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
+        return format_html(
+            '{}<br><span class="quiet">{}</span>',
+            status_badge(obj.status, obj.get_status_display()),
+            _status_words(obj),
+        )
+
+    @admin.display(description="next attempt")
+    def next_attempt(self, obj):
+        if obj.status == Delivery.Status.HELD:
+            return "none planned: held (see where it stands, at the end of the timeline)"
+        if obj.status in (Delivery.Status.PENDING, Delivery.Status.RETRYING):
+            return when(obj.next_attempt_at, empty="as soon as a worker is free")
+        return "—"
 
     @admin.display(description="timeline")
     def timeline(self, obj):

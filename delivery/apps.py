@@ -5,4 +5,4 @@ class DeliveryConfig(AppConfig):
     """Deliveries, their attempts, the RQ jobs and the HTTP transport."""
 
     name = "delivery"
-    verbose_name = "Deliveries"
+    verbose_name = "Delivery"  # not "Deliveries": the breadcrumb would read "Deliveries > Deliveries"

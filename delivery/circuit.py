@@ -10,6 +10,13 @@ pauses the endpoint (deliveries stay held, never dropped) and fires an alert.
 
 The state lives in the endpoint's row and changes only through conditional
 updates, so every worker on every host agrees on it.
+
+A failed probe uses up none of the probed delivery's attempts (it goes back
+to held: ``delivery.policy.decide_attempt``), and a held delivery never goes
+to the dead-letter queue for waiting: after ``CIRCUIT_AUTO_PAUSE_HOURS`` the
+endpoint is paused and an alert fires, and its deliveries wait, held, until
+a person resumes it, tries it again now, or changes its URL (each closes
+the circuit). docs/outbound-safety.md, "Circuit breaker", says why.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from daraja.humanize import plural, when
 from delivery.alerts import send_ops_alert
 from delivery.queues import enqueue_probe
 from webhooks.models import CircuitState, Endpoint
@@ -128,3 +136,77 @@ def _auto_pause(endpoint: Endpoint, reason: str) -> None:
             "🚨 Endpoint %s paused automatically: %s. Its deliveries are held.", endpoint.user_id, reason
         )
         send_ops_alert(event="endpoint_auto_paused", user_id=endpoint.user_id, reason=reason)
+
+
+_CIRCUIT_FIELDS = [
+    "circuit_state",
+    "consecutive_failures",
+    "circuit_opened_at",
+    "circuit_next_probe_at",
+    "circuit_probes",
+]
+
+
+def circuit_close(endpoint: Endpoint, *, reason: str) -> bool:
+    """Close an open circuit by hand (a new URL, a person's "try again now"); ``True`` if it was open.
+
+    Only the circuit's own fields change; the caller releases the held
+    deliveries (``delivery.services.endpoint_release_waiting``).
+    """
+    closed = Endpoint.objects.filter(pk=endpoint.pk, circuit_state=CircuitState.OPEN).update(
+        circuit_state=CircuitState.CLOSED,
+        consecutive_failures=0,
+        circuit_opened_at=None,
+        circuit_next_probe_at=None,
+        circuit_probes=0,
+        updated_at=timezone.now(),
+    )
+    Endpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
+    endpoint.refresh_from_db(fields=_CIRCUIT_FIELDS)
+    if closed:
+        logger.info("🔌 Circuit closed for %s: %s", endpoint.user_id, reason)
+    return bool(closed)
+
+
+def circuit_probe_due_now(endpoint: Endpoint) -> bool:
+    """Make an open circuit's probe slot due now (the next delivery tried goes as the probe)."""
+    return bool(
+        Endpoint.objects.filter(pk=endpoint.pk, circuit_state=CircuitState.OPEN).update(
+            circuit_next_probe_at=timezone.now()
+        )
+    )
+
+
+def describe_circuit(endpoint: Endpoint, *, held: int | None = None) -> str:
+    """The endpoint's delivery state in a sentence for support: paused, circuit open or delivering.
+
+    Says since when, when the next probe goes and how many deliveries are
+    held (when ``held`` is given, and not 0 on a healthy endpoint). Reads
+    only the row; pure.
+    """
+    healthy = endpoint.is_active and endpoint.circuit_state == CircuitState.CLOSED
+    held_words = (
+        "" if held is None or (healthy and not held) else f" {plural(held, 'delivery', 'deliveries')} held."
+    )
+    if not endpoint.is_active:
+        since = f" since {when(endpoint.paused_at)}" if endpoint.paused_at else ""
+        why = f" ({endpoint.paused_reason})" if endpoint.paused_reason else ""
+        return f"Paused{since}{why}: nothing is sent until it is resumed.{held_words}"
+    if endpoint.circuit_state == CircuitState.OPEN:
+        since = f" since {when(endpoint.circuit_opened_at)}" if endpoint.circuit_opened_at else ""
+        failed = (
+            f" (after {plural(endpoint.circuit_probes, 'failed probe')})" if endpoint.circuit_probes else ""
+        )
+        if endpoint.circuit_next_probe_at:
+            probe = f" Next probe {when(endpoint.circuit_next_probe_at)}{failed}."
+        else:
+            probe = " The next delivery goes as the probe."
+        return f"Circuit open{since}: the shop's app stopped answering.{probe}{held_words}"
+    if endpoint.consecutive_failures:
+        failures = endpoint.consecutive_failures
+        last = "its last attempt" if failures == 1 else f"its last {failures} attempts"
+        return (
+            f"Delivering; {last} failed (the circuit opens at {settings.CIRCUIT_FAILURE_THRESHOLD})."
+            f"{held_words}"
+        )
+    return f"Delivering.{held_words}"

@@ -198,12 +198,13 @@ def _collect(in_flight: dict[Future, _InFlight], done: list[AttemptRecord]) -> N
         done.append(_record_of(flying, future.result()))
 
 
-def deliver_one(delivery_id: int) -> str:
+def deliver_one(delivery_id: int, *, timeout_cap: float | None = None) -> str:
     """Attempt one named waiting delivery now, through the same gates, sender and recording.
 
     Returns ``"skipped"`` when it is not waiting (delivered, dead, in flight or
     gone), ``"held"``, ``"deferred"`` (its endpoint is at its cap: put back, due
-    in a second), or the attempt's outcome.
+    in a second), or the attempt's outcome. ``timeout_cap`` shortens the
+    endpoint's request timeout for this attempt (a person waiting on a page).
     """
     claim = lifecycle.claim_by_id(delivery_id)
     if claim is None:
@@ -212,6 +213,8 @@ def deliver_one(delivery_id: int) -> str:
         )
         return "skipped"
     endpoint = claim.endpoint
+    if timeout_cap is not None:
+        endpoint.timeout_seconds = min(endpoint.timeout_seconds, timeout_cap)  # this attempt only, not saved
     # in_flight counts this claim's own live lease too
     if endpoint.is_active and in_flight(endpoint.pk) - 1 >= endpoint.max_in_flight:
         due = timezone.now() + timedelta(seconds=1)
@@ -397,6 +400,7 @@ def _record_of(flying: _InFlight, result: TransportResult) -> AttemptRecord:
         retry_after=result.retry_after,
         cycle_attempts_made=flying.claim.cycle_attempt,
         retry=flying.retry,
+        is_probe=flying.claim.is_probe,
     )
     excerpt = result.body.decode("utf-8", errors="replace")[: settings.DELIVERY_RESPONSE_EXCERPT_CHARS]
     return AttemptRecord(
@@ -463,6 +467,12 @@ def _log_outcome(record: AttemptRecord, retry: RetrySettings) -> None:
         if decision.outcome == AttemptOutcome.HELD:
             logger.warning(
                 "⏸️ Delivery %s held: %s answered 410 Gone", claim.delivery_id, claim.endpoint.user_id
+            )
+        elif decision.outcome == AttemptOutcome.PROBE_FAILED:
+            logger.info(
+                "🔌 Probe of %s failed: delivery %s held again, no attempt charged",
+                claim.endpoint.user_id,
+                claim.delivery_id,
             )
         elif decision.outcome == AttemptOutcome.RETRY_SCHEDULED:
             logger.info(

@@ -311,11 +311,15 @@ _NO_LEASE = {"lease_token": "", "lease_expires_at": None, "started_delivering_at
 
 
 def hold(claims: Sequence[Claim]) -> int:
-    """Held: the endpoint is paused or its circuit is open. No attempt is charged."""
+    """Held: the endpoint is paused or its circuit is open. No attempt is charged.
+
+    A held delivery has no next-attempt time of its own (it goes when its
+    endpoint is resumed or its circuit closes), so none is kept.
+    """
     if not claims:
         return 0
     return Delivery.objects.filter(_held_by(claims)).update(
-        status=Status.HELD, updated_at=timezone.now(), **_NO_LEASE
+        status=Status.HELD, next_attempt_at=None, updated_at=timezone.now(), **_NO_LEASE
     )
 
 
@@ -398,6 +402,7 @@ _NEXT_STATUS = {
     AttemptOutcome.RETRY_SCHEDULED: Status.RETRYING,
     AttemptOutcome.DEAD_LETTERED: Status.DEAD,
     AttemptOutcome.HELD: Status.HELD,
+    AttemptOutcome.PROBE_FAILED: Status.HELD,
 }
 
 
@@ -430,14 +435,16 @@ def _write(records: Sequence[AttemptRecord]) -> None:
             record.response_status,
             record.decision.category or "",
             record.next_attempt_at,
+            record.decision.charged,
         )
         groups[key].append(record.claim.delivery_id)
     updated = 0
-    for (token, status, response_status, category, next_attempt_at), ids in groups.items():
+    for (token, status, response_status, category, next_attempt_at, charged), ids in groups.items():
         updated += Delivery.objects.filter(pk__in=ids, lease_token=token, status=Status.DELIVERING).update(
             status=status,
+            # Every attempt gets its own number; only a charged one uses up the cycle's budget.
             attempt_count=F("attempt_count") + 1,
-            cycle_attempt_count=F("cycle_attempt_count") + 1,
+            cycle_attempt_count=F("cycle_attempt_count") + (1 if charged else 0),
             last_response_status=response_status,
             last_error_category=category,
             next_attempt_at=next_attempt_at,

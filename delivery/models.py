@@ -75,7 +75,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"delivery {self.pk} ({self.get_status_display()})"
+        return f"delivery {self.pk} to {self.endpoint.user_id} ({self.get_status_display()})"
 
     @property
     def queue_name(self) -> str:
@@ -90,6 +90,7 @@ class DeliveryAttempt(models.Model):
         RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
         DEAD_LETTERED = "dead_lettered", "Dead-lettered"
         HELD = "held", "Held (endpoint paused)"
+        PROBE_FAILED = "probe_failed", "Probe failed (still held, no attempt charged)"
 
     # No index of its own: unique_attempt_number (delivery, attempt_number) leads with it.
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False)

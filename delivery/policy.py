@@ -170,6 +170,7 @@ class AttemptOutcome(models.TextChoices):
     RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
     DEAD_LETTERED = "dead_lettered", "Dead-lettered"
     HELD = "held", "Held (endpoint paused)"
+    PROBE_FAILED = "probe_failed", "Probe failed (still held, no attempt charged)"
 
 
 # Transport failures (no HTTP status) by the category they count in.
@@ -199,6 +200,11 @@ class AttemptDecision:
         """Whether the circuit breaker counts it (a 410 pauses the endpoint instead)."""
         return self.outcome not in (AttemptOutcome.DELIVERED, AttemptOutcome.HELD)
 
+    @property
+    def charged(self) -> bool:
+        """Whether it uses up one of the cycle's attempts (a failed circuit probe does not)."""
+        return self.outcome != AttemptOutcome.PROBE_FAILED
+
 
 def decide_attempt(
     *,
@@ -208,12 +214,19 @@ def decide_attempt(
     retry_after: str | None,
     cycle_attempts_made: int,
     retry: RetrySettings,
+    is_probe: bool = False,
 ) -> AttemptDecision:
     """The outcome of an attempt from what the transport saw; pure.
 
     ``status_code`` is the receiver's answer (``None`` when there was none,
     ``failure`` then says why: timeout, network, invalid_response,
     destination_refused). ``cycle_attempts_made`` counts this attempt.
+
+    A circuit's probe (``is_probe``) that fails in a way worth retrying is
+    ``PROBE_FAILED``: the delivery goes back to held and no attempt of its
+    cycle is used up, however many probes it takes; the probe tested the
+    endpoint, not the delivery. A probe answered with a give-up status
+    (4xx, a redirect) or 410 is decided like any attempt.
     """
     if status_code is not None:
         category = categorize_status(status_code)
@@ -231,6 +244,8 @@ def decide_attempt(
     )
     if decision.holds:
         return AttemptDecision(AttemptOutcome.HELD, category, error_message)
+    if is_probe and STRATEGIES[category] is not Strategy.GIVE_UP:
+        return AttemptDecision(AttemptOutcome.PROBE_FAILED, category, error_message)
     if decision.gives_up:
         return AttemptDecision(AttemptOutcome.DEAD_LETTERED, category, error_message)
     return AttemptDecision(

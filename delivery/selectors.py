@@ -71,7 +71,8 @@ def queue_names() -> tuple[str, ...]:
 def endpoints_with_held_counts(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
     """``endpoints`` annotated with ``held_deliveries``: deliveries waiting for a pause or an open circuit."""
     return endpoints.annotate(
-        held_deliveries=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD))
+        # distinct: callers may join another relation (dead letters) into the same query
+        held_deliveries=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD), distinct=True)
     )
 
 

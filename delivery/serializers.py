@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from delivery.errors import error_summary
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.policy import ErrorCategory
 from webhooks.models import Callback
@@ -22,6 +23,10 @@ class DeliveryAttemptSerializer(serializers.ModelSerializer):
     """One POST to the user's app: when, how long, what came back, and what happened next."""
 
     error_category = blank_or(ErrorCategory.choices)
+    error_summary = serializers.SerializerMethodField(
+        help_text="Why it failed, in a sentence for people (derived from the category, status and "
+        "message); empty when it was delivered. `error_message` keeps the technical detail."
+    )
 
     class Meta:
         model = DeliveryAttempt
@@ -34,10 +39,14 @@ class DeliveryAttemptSerializer(serializers.ModelSerializer):
             "response_excerpt",
             "error_category",
             "error_message",
+            "error_summary",
             "outcome",
             "next_attempt_at",
         ]
         read_only_fields = fields
+
+    def get_error_summary(self, attempt: DeliveryAttempt) -> str:
+        return error_summary(attempt.error_category, attempt.response_status, attempt.error_message)
 
 
 class DeliverySerializer(serializers.ModelSerializer):

@@ -5,11 +5,13 @@ from datetime import UTC, datetime
 import pytest
 
 from delivery.policy import (
+    AttemptOutcome,
     ErrorCategory,
     RetrySettings,
     backoff_delay,
     categorize_status,
     decide_after_failure,
+    decide_attempt,
     parse_retry_after,
 )
 
@@ -92,3 +94,42 @@ def test_parse_retry_after():
     assert parse_retry_after("") is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("-5") is None
+
+
+# --- a circuit's probe -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status_code", "failure"),
+    [(503, None), (429, None), (None, "network"), (None, "timeout"), (None, "invalid_response")],
+)
+def test_a_failed_probe_holds_again_and_is_not_charged_even_with_the_budget_spent(status_code, failure):
+    decision = decide_attempt(
+        status_code=status_code,
+        failure=failure,
+        error_message="",
+        retry_after=None,
+        cycle_attempts_made=DEFAULTS.max_attempts,  # a normal attempt would dead-letter here
+        retry=DEFAULTS,
+        is_probe=True,
+    )
+    assert decision.outcome == AttemptOutcome.PROBE_FAILED
+    assert (decision.charged, decision.counts_as_failure, decision.retry_delay) == (False, True, None)
+
+
+@pytest.mark.parametrize(
+    ("status_code", "outcome"),
+    [(200, AttemptOutcome.DELIVERED), (400, AttemptOutcome.DEAD_LETTERED), (410, AttemptOutcome.HELD)],
+)
+def test_a_probe_answered_otherwise_is_decided_like_any_attempt(status_code, outcome):
+    decision = decide_attempt(
+        status_code=status_code,
+        failure=None,
+        error_message="",
+        retry_after=None,
+        cycle_attempts_made=1,
+        retry=DEFAULTS,
+        is_probe=True,
+    )
+    assert decision.outcome == outcome
+    assert decision.charged

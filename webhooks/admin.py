@@ -16,9 +16,14 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from daraja.admin_tools import ObjectActionsMixin, log_admin_action
+from daraja.humanize import plural
 from delivery.admin import status_badge
+from delivery.circuit import describe_circuit
+from delivery.selectors import endpoints_with_held_counts
+from delivery.services import endpoint_try_now
 from webhooks.models import (
     MAIN_DESTINATION,
+    CircuitState,
     Endpoint,
     Merchant,
     user_id_validator,
@@ -93,22 +98,17 @@ class DestinationForm(forms.ModelForm):
 @admin.register(Endpoint)
 class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = DestinationForm
-    list_display = (
-        "user_id",
-        "name",
-        "url",
-        "kinds_shown",
-        "state",
-        "default_priority",
-        "retry_settings",
-        "circuit_state",
-    )
+    list_display = ("destination", "delivery_state", "url")
     list_filter = (ActiveFilter, "default_priority", "circuit_state")
     search_fields = ("user_id", "name", "url")
     search_help_text = "User id, destination name or delivery URL (part of it is enough)."
     readonly_fields = (
         "merchant_link",
         "state",
+        "delivery_state",
+        "held_deliveries",
+        "circuit_opened_at",
+        "circuit_next_probe_at",
         "priority_override",
         "use_payment_rules",
         "high_value_threshold",
@@ -131,8 +131,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                     "name",
                     "url",
                     "kinds",
-                    "state",
-                    "paused_reason",
+                    "delivery_state",
                     "default_priority",
                 )
             },
@@ -168,11 +167,35 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
             },
         ),
         ("Signing", {"fields": ("signing_secret_hint",)}),
-        ("Health", {"fields": ("circuit_state", "consecutive_failures", "paused_at")}),
+        (
+            "Health",
+            {
+                "description": "After repeated failures the circuit opens: deliveries are held (no attempt "
+                "used up) while one probe at a time tests the shop's app. The first answer closes it and "
+                "sends every held delivery. “Try again now” probes at once; a new URL closes it too.",
+                "fields": (
+                    "circuit_state",
+                    "consecutive_failures",
+                    ("circuit_opened_at", "circuit_next_probe_at"),
+                    "held_deliveries",
+                    ("paused_at", "paused_reason"),
+                ),
+            },
+        ),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
-    actions = ("pause", "resume", "rotate_secret", "send_test_delivery")
-    object_actions = ("pause", "resume", "send_test_delivery", "rotate_secret")
+    actions = ("try_now", "pause", "resume", "rotate_secret", "send_test_delivery")
+    object_actions = ("try_now", "pause", "resume", "send_test_delivery", "rotate_secret")
+    object_action_labels = {
+        "try_now": "Try again now",
+        "pause": "Pause",
+        "resume": "Resume",
+        "send_test_delivery": "Send a test delivery",
+        "rotate_secret": "Rotate signing secret",
+    }
+
+    def get_queryset(self, request):
+        return endpoints_with_held_counts(super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
         # The user id is part of the URL registered with M-Pesa: changing it would break that URL; the
@@ -214,10 +237,17 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
             return obj.is_active
         if name == "resume":
             return not obj.is_active
+        if name == "try_now":
+            return obj.is_active and obj.circuit_state == CircuitState.OPEN
         return True
 
     def has_pause_permission(self, request) -> bool:
         return request.user.has_perm(PAUSE_PERMISSION)
+
+    @admin.display(description="destination", ordering="user_id")
+    def destination(self, obj):
+        """The merchant's user id and the destination's name, with the kinds it receives below."""
+        return format_html("{}<br><small>{}</small>", obj.label, kinds_text(obj.kinds))
 
     @admin.display(description="state", ordering="is_active")
     def state(self, obj):
@@ -225,12 +255,24 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
             return status_badge("delivered", "Active")
         return status_badge("held", f"Paused: {obj.paused_reason}" if obj.paused_reason else "Paused")
 
-    @admin.display(description="retries")
-    def retry_settings(self, obj):
-        return (
-            f"{obj.max_attempts} attempts, {obj.initial_delay_seconds:g} s, x{obj.backoff_multiplier:g} "
-            f"(max {obj.max_delay_seconds:g} s), timeout {obj.timeout_seconds:g} s"
-        )
+    @admin.display(description="delivery state", ordering="circuit_state")
+    def delivery_state(self, obj):
+        words = describe_circuit(obj, held=getattr(obj, "held_deliveries", None))
+        if not obj.is_active:
+            tone, headline = "held", "Paused"
+        elif obj.circuit_state == CircuitState.OPEN:
+            tone, headline = "dead", "Circuit open"
+        else:
+            tone, headline = "delivered", "Delivering"
+        return format_html("{} {}", status_badge(tone, headline), words.removeprefix(headline).lstrip(".:; "))
+
+    @admin.display(description="held deliveries")
+    def held_deliveries(self, obj):
+        held = getattr(obj, "held_deliveries", 0)
+        if not held:
+            return "none"
+        url = reverse("admin:delivery_delivery_changelist") + f"?status__exact=held&destination={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, plural(held, "delivery", "deliveries"))
 
     @admin.display(description="signing secret")
     def signing_secret_hint(self, obj):
@@ -259,6 +301,18 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         response = TemplateResponse(request, SECRET_PAGE, context)
         response["Cache-Control"] = "no-store"  # the secret must not be kept by the browser or a proxy
         return response
+
+    @admin.action(
+        description="Try again now (probe open circuits; the first answer sends every held delivery)",
+        permissions=["pause"],
+    )
+    def try_now(self, request, queryset):
+        for endpoint in queryset:
+            result = endpoint_try_now(endpoint)
+            log_admin_action(request, [endpoint], f"Tried again now: {result.message}")
+            self.message_user(
+                request, result.message, messages.SUCCESS if result.answered else messages.WARNING
+            )
 
     @admin.action(description="Pause selected endpoints (deliveries wait)", permissions=["pause"])
     def pause(self, request, queryset):
@@ -313,7 +367,7 @@ class DestinationInline(admin.TabularInline):
     """A merchant's destinations, each with its state; changed on its own page (link)."""
 
     model = Endpoint
-    fields = ("destination", "url", "kinds_shown", "state", "circuit_state", "max_attempts")
+    fields = ("destination", "url", "kinds_shown", "state")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -337,7 +391,7 @@ class DestinationInline(admin.TabularInline):
 
     @admin.display(description="state")
     def state(self, obj):
-        return EndpointAdmin.state(None, obj)
+        return EndpointAdmin.delivery_state(None, obj)
 
 
 @admin.register(Merchant)

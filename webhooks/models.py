@@ -9,6 +9,7 @@ from django.db import models
 
 from webhooks.inbound_tokens import contains_forbidden_word, generate_inbound_token
 from webhooks.mpesa import CallbackKind
+from webhooks.mpesa.kinds import kind_label
 from webhooks.priorities import Priority
 from webhooks.signing_secrets import generate_signing_secret
 
@@ -369,6 +370,8 @@ def storable_amount(amount: Decimal | None) -> Decimal | None:
     return amount.quantize(Decimal("0.01"))
 
 
+# The model field's choices stay as they are (changing them would be a migration); people see
+# M-Pesa's names (webhooks.mpesa.kinds.KIND_LABELS) through Callback.get_kind_display.
 KIND_CHOICES = [(kind.value, kind.value.replace("_", " ").capitalize()) for kind in CallbackKind]
 
 
@@ -418,4 +421,8 @@ class Callback(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"callback {self.pk} for {self.merchant}"
+        return f"{self.get_kind_display()} {self.pk} for {self.merchant.user_id}"
+
+    def get_kind_display(self) -> str:
+        """M-Pesa's name for the kind ("STK Push result"), not the stored value's."""
+        return kind_label(self.kind)

@@ -15,6 +15,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from daraja.bulk import insert_rows
+from delivery.circuit import circuit_close
 from delivery.models import Delivery
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
@@ -346,6 +347,8 @@ def endpoint_create_or_update(
     the whole destination (``ValidationError`` with a message per field)
     before anything is written. A new destination gets a new signing secret;
     an existing one keeps its own. ``allow_legacy_path`` is the merchant's.
+    A changed URL closes the destination's circuit and, when it is active,
+    releases its held deliveries.
     """
     unknown = set(fields) - set(ENDPOINT_SETTINGS) - set(MERCHANT_SETTINGS)
     if unknown:
@@ -370,7 +373,7 @@ def endpoint_create_or_update(
     if created:
         endpoint = Endpoint(user_id=user_id, name=destination or MAIN_DESTINATION)
         endpoint.merchant = merchant
-    was_active = endpoint.is_active
+    was_active, old_url = endpoint.is_active, endpoint.url
     for name, value in fields.items():
         setattr(endpoint, name, value)
     endpoint.full_clean(exclude=["merchant"] if merchant_created else None)
@@ -379,7 +382,12 @@ def endpoint_create_or_update(
             merchant.save()
         endpoint.merchant = merchant
         endpoint.save()
-        if not created and endpoint.is_active and not was_active:
+        # A new URL is a new destination: the failures that opened the circuit were the old one's.
+        new_destination = not created and endpoint.url != old_url
+        if new_destination and circuit_close(endpoint, reason="its delivery URL changed"):
+            if endpoint.is_active:
+                endpoint_release_waiting(endpoint)
+        elif not created and endpoint.is_active and not was_active:
             endpoint_release_waiting(endpoint)
     return endpoint, created
 

@@ -37,6 +37,8 @@ def test_retry_everything_matching_the_filter_states_the_count_then_retries(
     )
     confirmation = support_client.get(url)
     assert "2 dead letters waiting in the queue match this filter." in confirmation.text
+    assert "Server error (5xx)" in confirmation.text  # the filter in words, not its stored value
+    assert "server_error" not in confirmation.text.replace("error_category__exact=server_error", "")
     assert DeadLetter.objects.filter(resolved_at__isnull=True).count() == 3  # nothing done yet
 
     response = support_client.post(url, follow=True)

@@ -17,7 +17,7 @@ PAGES = [
     "/admin/webhooks/endpoint/",
     "/admin/webhooks/callback/",
     "/admin/webhooks/callback/?status=dead",
-    "/admin/webhooks/callback/?kind__exact=stk_callback&priority=5",
+    "/admin/webhooks/callback/?kind=stk_callback&priority=5",
     "/admin/webhooks/callback/?q=149",
     "/admin/delivery/delivery/",
     "/admin/delivery/delivery/?status__exact=dead&kind=stk_callback",

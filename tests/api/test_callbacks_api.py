@@ -110,6 +110,8 @@ def test_detail_shows_the_payload_the_delivery_and_every_attempt(operator, two_s
         "server_error",
     )
     assert (first["outcome"], first["response_excerpt"]) == ("retry_scheduled", "busy")
+    assert first["error_summary"] == "The shop's app answered 503"
+    assert second["error_summary"] == ""
     assert (second["attempt_number"], second["response_status"], second["outcome"]) == (2, 200, "delivered")
 
 

@@ -85,6 +85,15 @@ def test_detail_has_the_delivery_and_its_attempts(operator, dead_letters):
     assert body["delivery"]["status"] == "dead"
     [attempt] = body["delivery"]["attempts"]
     assert (attempt["response_status"], attempt["outcome"]) == (400, "dead_lettered")
+    # the technical detail and a sentence for people, side by side
+    assert (body["last_error"], body["error_summary"]) == (
+        "HTTP 400",
+        "The shop's app rejected the callback (400)",
+    )
+    assert (attempt["error_message"], attempt["error_summary"]) == (
+        "HTTP 400",
+        "The shop's app rejected the callback (400)",
+    )
 
 
 def test_retry_one_delivers_it_and_a_second_retry_is_409(operator, dead_letters, receiver):

@@ -1,11 +1,12 @@
 """/api/v1/endpoints/: create (secret shown once), read without secrets, change, pause, resume, rotate."""
 
 import pytest
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from delivery.models import Delivery
 from tests.support import run_worker
-from webhooks.models import Endpoint
+from webhooks.models import CircuitState, Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,6 +123,22 @@ def test_patch_changes_only_the_given_settings(operator, endpoint_factory):
     )
     assert endpoint.signing_secret == secret
     assert response.json()["max_attempts"] == 7
+
+
+def test_a_patch_changing_the_url_closes_the_endpoints_open_circuit(operator, endpoint_factory):
+    endpoint = endpoint_factory(user_id="shop1")
+    opened = timezone.now()
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        circuit_state=CircuitState.OPEN, consecutive_failures=5, circuit_opened_at=opened
+    )
+    response = operator.patch(f"{ENDPOINTS}shop1/", {"url": "https://shop.example/new"})
+    assert response.status_code == 200, response.content
+    endpoint.refresh_from_db()
+    assert (endpoint.circuit_state, endpoint.consecutive_failures, endpoint.circuit_opened_at) == (
+        CircuitState.CLOSED,
+        0,
+        None,
+    )
 
 
 def test_an_invalid_patch_is_400_and_changes_nothing(operator, endpoint_factory):

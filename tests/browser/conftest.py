@@ -52,11 +52,26 @@ def browser():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+LAPTOP = {"width": 1366, "height": 768}  # a common support laptop: every page must fit it
+PHONE = {"width": 390, "height": 844}
+
+
+def new_page(browser, viewport: dict):
+    context = browser.new_context(viewport=viewport, locale="en-US")
+    context.set_default_timeout(15_000)
+    return context, context.new_page()
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1600, "height": 900}, locale="en-US")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+    context, page = new_page(browser, LAPTOP)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone_page(browser):
+    context, page = new_page(browser, PHONE)
     yield page
     context.close()
 

@@ -88,6 +88,32 @@ class CallbackKind(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+#: What people call each kind: M-Pesa's (Daraja's) own names, for labels and lists.
+KIND_LABELS: dict[str, str] = {
+    CallbackKind.STK_CALLBACK: "STK Push result",
+    CallbackKind.C2B_VALIDATION: "C2B validation",
+    CallbackKind.C2B_CONFIRMATION: "C2B confirmation",
+    CallbackKind.B2C_RESULT: "B2C result",
+    CallbackKind.B2B_RESULT: "B2B result",
+    CallbackKind.B2B_EXPRESS_CHECKOUT: "B2B Express Checkout result",
+    CallbackKind.B2C_ACCOUNT_TOPUP: "B2C account top-up result",
+    CallbackKind.REVERSAL_RESULT: "Reversal result",
+    CallbackKind.TRANSACTION_STATUS_RESULT: "Transaction status result",
+    CallbackKind.ACCOUNT_BALANCE_RESULT: "Account balance result",
+    CallbackKind.QUEUE_TIMEOUT: "Queue timeout",
+    CallbackKind.UNKNOWN: "Not recognised",
+}
+
+
+def kind_label(kind: str) -> str:
+    """M-Pesa's name for a callback kind ("STK Push result"); an unknown value as it is."""
+    return KIND_LABELS.get(kind, kind)
+
+
+#: (value, M-Pesa's name) for choices people pick from (filters, the API's descriptions).
+KIND_LABEL_CHOICES = [(kind.value, KIND_LABELS[kind]) for kind in CallbackKind]
+
+
 #: Kinds carried in a top-level ``Result`` object and correlated by ``ConversationID``.
 RESULT_KINDS = frozenset(
     {
