@@ -84,6 +84,14 @@ def test_the_overlap_is_configurable(endpoint_factory, settings):
         ("http://240.0.0.1/hook", "reserved"),
         ("http://100.64.0.1/hook", "not publicly routable"),
         ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        # 6to4 and NAT64 addresses carry an IPv4 address inside: the one inside is judged.
+        ("http://[2002:7f00:1::]/hook", "loopback"),
+        ("http://[2002:a9fe:a9fe::1]/hook", "link-local"),
+        ("http://[2002:c0a8:101::]/hook", "private"),
+        ("http://[64:ff9b::127.0.0.1]/hook", "loopback"),
+        ("http://[64:ff9b::a00:1]/hook", "private"),
+        ("http://[64:ff9b::169.254.169.254]/hook", "link-local"),
+        ("http://[64:ff9b:1::a00:1]/hook", "reserved|not publicly routable"),  # RFC 8215 local use
     ],
 )
 def test_every_refused_address_class_is_refused_when_the_endpoint_is_saved(settings, url, label):
@@ -91,6 +99,14 @@ def test_every_refused_address_class_is_refused_when_the_endpoint_is_saved(setti
     with pytest.raises(ValidationError, match=label):
         endpoint_create_or_update(user_id="shop1", url=url)
     assert not Endpoint.objects.exists()
+
+
+def test_6to4_and_nat64_addresses_of_public_ipv4_hosts_are_accepted(settings):
+    settings.DELIVERY_ALLOWED_NETWORKS = []
+    endpoint, _ = endpoint_create_or_update(user_id="shop1", url="http://[2002:808:808::]/hook")
+    assert endpoint.pk
+    endpoint, _ = endpoint_create_or_update(user_id="shop2", url="http://[64:ff9b::8.8.8.8]/hook")
+    assert endpoint.pk
 
 
 def test_an_address_inside_the_allowed_networks_is_accepted(settings):
