@@ -61,20 +61,42 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict; ``InboundRejected`` (400) when a key repeats.
+
+    With a repeated key the relay and the merchant's app could read two
+    different payments from one body (parsers keep the first or the last):
+    such a body is refused instead.
+    """
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise InboundRejected(
+            400,
+            "invalid_json",
+            f"Duplicate key {repeated[:60]!r} in a JSON object: each key must appear once.",
+        )
+    return result
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, made safe to store; ``InboundRejected`` (400) otherwise.
 
     Rejects invalid UTF-8, malformed JSON, ``NaN``/``Infinity`` and numbers
-    too large for a float, nesting deep enough to exhaust the parser, and any
-    top-level value that is not an object. The raw bytes are kept separately
-    and never altered; the parsed copy has NUL characters and lone surrogates
-    replaced, which no database JSON type can store.
+    too large for a float, nesting deep enough to exhaust the parser, an
+    object with a repeated key, and any top-level value that is not an
+    object. The raw bytes are kept separately and never altered; the parsed
+    copy has NUL characters and lone surrogates replaced, which no database
+    JSON type can store.
     """
     if not body.strip():
         raise InboundRejected(400, "invalid_json", "Body is empty; expected a JSON object.")
     try:
         text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        payload = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except UnicodeDecodeError:
         raise InboundRejected(400, "invalid_json", "Body is not valid UTF-8.") from None
     except RecursionError:
