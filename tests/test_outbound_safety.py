@@ -424,11 +424,11 @@ def test_circuit_state_held_and_in_flight_are_visible_in_health_and_the_api(
     Delivery.objects.update(status=Delivery.Status.HELD)
     post_callback(client, "shop1")
     in_flight_elsewhere(Delivery.objects.order_by("pk").last())
-    health = client.get("/health/queue").json()["endpoints"]
+    _, key = api_key_create(name="ops")
+    health = client.get("/health/queue", HTTP_AUTHORIZATION=f"Bearer {key}").json()["endpoints"]
     assert health["by_circuit_state"] == {"closed": 0, "open": 1}
     [row] = health["needing_attention"]
     assert (row["user_id"], row["circuit_state"], row["held"], row["in_flight"]) == ("shop1", "open", 1, 1)
-    _, key = api_key_create(name="ops")
     body = client.get("/api/v1/endpoints/shop1/", HTTP_AUTHORIZATION=f"Bearer {key}").json()
     assert (body["circuit_state"], body["held_deliveries"], body["in_flight"]) == ("open", 1, 1)
     listing = client.get("/api/v1/endpoints/", HTTP_AUTHORIZATION=f"Bearer {key}").json()
