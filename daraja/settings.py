@@ -5,6 +5,7 @@ serves a local run; production differs only by environment. The full list
 lives in docs/operations.md.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "axes",
     "daraja.apps.DarajaConfig",
     "webhooks",
     "delivery",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "daraja.urls"
@@ -245,6 +249,20 @@ DEADLETTER_WARNING_THRESHOLD = env.int("DEADLETTER_WARNING_THRESHOLD", default=1
 DEADLETTER_GROWTH_WARNING_PER_HOUR = env.int("DEADLETTER_GROWTH_WARNING_PER_HOUR", default=50)
 # "Retry everything matching this filter" retries at most this many per click (oldest first).
 DEADLETTER_ADMIN_RETRY_LIMIT = env.int("DEADLETTER_ADMIN_RETRY_LIMIT", default=1000)
+
+# Admin login throttling (django-axes, docs/admin.md): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for
+# one username from one address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES; a superuser can
+# unlock sooner (admin "Access attempts", or `manage.py axes_reset_username <name>`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one attacker cannot lock a colleague out everywhere
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "daraja.login_throttling.login_client_address"
 
 # --- Auth, i18n, static ---------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
