@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter
 
-from daraja.masking import mask_phone_numbers
+from daraja.masking import mask_phone_numbers, redact_urls
 from daraja.request_context import current_flow
 
 HUMAN_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
@@ -40,9 +40,6 @@ _SECRET_PARAMETER = re.compile(
     r")=)[^&;#\s\"']*",
     re.IGNORECASE,
 )
-# A URL's userinfo (https://user:pw@host) and query (?token=…): either may hold a merchant's secrets.
-_URL_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"'<>]+@")
-_URL_QUERY = re.compile(r"(\bhttps?://[^\s?#\"'<>]*\?)[^\s#\"'<>]+", re.IGNORECASE)
 
 
 def _cut_inbound_token(match: re.Match) -> str:
@@ -63,8 +60,7 @@ def redact(text: str) -> str:
     """
     text = mask_phone_numbers(text)
     text = _SIGNING_SECRET.sub("whsec_[redacted]", text)
-    text = _URL_USERINFO.sub(r"\1[redacted]@", text)
-    text = _URL_QUERY.sub(r"\1[redacted]", text)
+    text = redact_urls(text)
     text = _INBOUND_PATH.sub(_cut_inbound_token, text)
     text = _API_KEY.sub(r"\1[redacted]", text)
     text = _SECRET_PARAMETER.sub(r"\1[redacted]", text)

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from daraja.admin_tools import ObjectActionsMixin, log_admin_action
+from daraja.masking import redact_url
 from delivery.admin import status_badge
 from webhooks.models import Endpoint
 from webhooks.priorities import Priority
@@ -43,11 +44,13 @@ class ActiveFilter(admin.SimpleListFilter):
 
 @admin.register(Endpoint)
 class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
-    list_display = ("user_id", "url", "state", "default_priority", "retry_settings", "circuit_state")
+    list_display = ("user_id", "destination", "state", "default_priority", "retry_settings", "circuit_state")
     list_filter = (ActiveFilter, "default_priority", "circuit_state")
     search_fields = ("user_id", "url")
     search_help_text = "User id or delivery URL (part of it is enough)."
     readonly_fields = (
+        "destination",
+        "validation_destination",
         "state",
         "priority_override",
         "use_payment_rules",
@@ -103,6 +106,30 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     )
     actions = ("pause", "resume", "rotate_secret", "send_test_delivery")
     object_actions = ("pause", "resume", "send_test_delivery", "rotate_secret")
+
+    def get_search_fields(self, request):
+        # Searching the full URL would let a reader who may not see it guess its secrets piece by piece.
+        return self.search_fields if self.has_change_permission(request) else ("user_id",)
+
+    def get_fieldsets(self, request, obj=None):
+        """The full URLs only for those who may change the endpoint; the others see them redacted."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        shown = {"url": "destination", "validation_url": "validation_destination"}
+        return [
+            (name, {**options, "fields": tuple(shown.get(field, field) for field in options["fields"])})
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="delivery URL", ordering="url")
+    def destination(self, obj):
+        """The URL without its credentials or query string (``[redacted]`` in their place)."""
+        return redact_url(obj.url) if obj.url else "-"
+
+    @admin.display(description="validation URL")
+    def validation_destination(self, obj):
+        return redact_url(obj.validation_url) if obj.validation_url else "-"
 
     def get_readonly_fields(self, request, obj=None):
         # The user id is part of the URL registered with M-Pesa: changing it would break that URL.

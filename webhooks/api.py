@@ -28,7 +28,11 @@ from webhooks.services import endpoint_create_or_update, endpoint_rotate_secret,
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List endpoints", description="Ordered by user id."),
+    list=extend_schema(
+        summary="List endpoints",
+        description="Ordered by user id. Each `url` is shown without its credentials or query string "
+        "(`https://[redacted]@host/path?[redacted]`); read the endpoint for the whole URL.",
+    ),
     retrieve=extend_schema(summary="Read an endpoint"),
 )
 class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
@@ -43,6 +47,11 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 
     def base_queryset(self):
         return endpoints_with_held_counts(Endpoint.objects.all())
+
+    def get_serializer_context(self):
+        # A listing shows URLs without credentials or query; the detail (the page a change is made
+        # from) shows them whole.
+        return {**super().get_serializer_context(), "redact_urls": self.action == "list"}
 
     @extend_schema(
         summary="Create an endpoint",
