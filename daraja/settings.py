@@ -337,6 +337,9 @@ METRICS_SETTLE_SECONDS = env.float("METRICS_SETTLE_SECONDS", default=15.0)
 METRICS_FOLD_BATCH = env.int("METRICS_FOLD_BATCH", default=100_000)
 # Delivered callbacks older than this many days are removed by `manage.py prune`.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+# ...and erases the raw body (the full phone number M-Pesa sent) of dead-lettered and other finished
+# callbacks it keeps, once they are this old; their open dead letters are purged then (docs/operations.md).
+DEAD_LETTER_RETENTION_DAYS = env.int("DEAD_LETTER_RETENTION_DAYS", default=90)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
