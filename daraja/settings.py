@@ -371,5 +371,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # RQ logs every job's arguments at INFO; ours are ids only, but keep its chatter down.
         "rq.worker": {"level": env.str("RQ_LOG_LEVEL", default="WARNING")},
+        # django-axes announces its settings at every start (each manage.py command too); lockouts warn.
+        "axes.apps": {"level": "WARNING"},
     },
 }
