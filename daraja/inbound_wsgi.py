@@ -37,6 +37,8 @@ INBOUND_SKIPPED_MIDDLEWARE = frozenset(
         "django.middleware.csrf.CsrfViewMiddleware",
         # A JSON answer to M-Pesa is never shown in a frame.
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        # Admin login throttling: nobody logs in on the inbound door.
+        "axes.middleware.AxesMiddleware",
     }
 )
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from pythonjsonlogger.json import JsonFormatter
 
-from daraja.masking import mask_phone_numbers
+from daraja.masking import mask_phone_numbers, redact_urls
 from daraja.request_context import current_flow
 
 HUMAN_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
@@ -24,17 +24,46 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # A Standard Webhooks secret (whsec_ + base64), wherever it appears.
 _SIGNING_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+")
-# The token segment of the inbound door /webhook/<user_id>/<token>: it is what admits a caller.
-_INBOUND_TOKEN = re.compile(r"(/webhook/[^/\s\"'?#]+/)(?!c2b-validation\b|c2b-confirmation\b)[^/\s\"'?#]+")
+# /webhook/<user_id>/<token>[/hint]: the token is what admits a caller. The user id ends at a slash or an
+# encoded one (gunicorn decodes %2F, so /webhook/shop%2F<token> is a token path too); everything after it
+# is cut, however many slashes, except the c2b-validation / c2b-confirmation hint.
+_INBOUND_PATH = re.compile(r"(/webhook/(?:(?!%2[fF])[^/\s\"'?#])*)((?:/|%2[fF])[^\s\"'?#]*)")
+_PATH_SEPARATOR = re.compile(r"/|%2[fF]")
+_HINTS = ("c2b-validation", "c2b-confirmation")
 # API keys and metrics tokens sent as "Authorization: Bearer …".
 _BEARER = re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE)
+# An API key wherever it appears (in a query string, a pasted header): its prefix is public, the rest not.
+_API_KEY = re.compile(r"\b(drk_[0-9a-f]+_)[A-Za-z0-9_-]+")
+# A query parameter whose name says it carries a secret (?key=…, &access_token=…, ?password=…).
+_SECRET_PARAMETER = re.compile(
+    r"([?&;](?:[\w.-]*(?:key|token|secret|passw(?:or)?d|pwd|signature|sig|auth\w*|credential\w*)"
+    r")=)[^&;#\s\"']*",
+    re.IGNORECASE,
+)
+
+
+def _cut_inbound_token(match: re.Match) -> str:
+    segments = [segment for segment in _PATH_SEPARATOR.split(match.group(2)) if segment]
+    if not segments or (len(segments) == 1 and segments[0] in _HINTS):
+        return match.group(0)  # the bare legacy path (with or without a hint): no token in it
+    hint = f"/{segments[-1]}" if len(segments) > 1 and segments[-1] in _HINTS else ""
+    return f"{match.group(1)}/[redacted]{hint}"
 
 
 def redact(text: str) -> str:
-    """``text`` with phone numbers masked and secrets (signing secrets, inbound tokens, bearer keys) cut."""
+    """``text`` with phone numbers masked and secrets cut.
+
+    Cut: signing secrets, inbound tokens (every path segment after the user
+    id), bearer and API keys, query parameters named like secrets (``key``,
+    ``token``, ``password``…), and the userinfo and query string of any
+    ``http(s)://`` URL (a merchant's URL may carry its own credentials).
+    """
     text = mask_phone_numbers(text)
     text = _SIGNING_SECRET.sub("whsec_[redacted]", text)
-    text = _INBOUND_TOKEN.sub(r"\1[redacted]", text)
+    text = redact_urls(text)
+    text = _INBOUND_PATH.sub(_cut_inbound_token, text)
+    text = _API_KEY.sub(r"\1[redacted]", text)
+    text = _SECRET_PARAMETER.sub(r"\1[redacted]", text)
     return _BEARER.sub(r"\1[redacted]", text)
 
 

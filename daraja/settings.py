@@ -5,6 +5,7 @@ serves a local run; production differs only by environment. The full list
 lives in docs/operations.md.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "axes",
     "daraja.apps.DarajaConfig",
     "webhooks",
     "delivery",
@@ -73,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "daraja.urls"
@@ -255,6 +259,20 @@ DEADLETTER_GROWTH_WARNING_PER_HOUR = env.int("DEADLETTER_GROWTH_WARNING_PER_HOUR
 # "Retry everything matching this filter" retries at most this many per click (oldest first).
 DEADLETTER_ADMIN_RETRY_LIMIT = env.int("DEADLETTER_ADMIN_RETRY_LIMIT", default=1000)
 
+# Admin login throttling (django-axes, docs/admin.md): after ADMIN_LOGIN_FAILURE_LIMIT wrong passwords for
+# one username from one address, that pair is locked out for ADMIN_LOGIN_COOLOFF_MINUTES; a superuser can
+# unlock sooner (admin "Access attempts", or `manage.py axes_reset_username <name>`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one attacker cannot lock a colleague out everywhere
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_CLIENT_IP_CALLABLE = "daraja.login_throttling.login_client_address"
+
 # --- Auth, i18n, static ---------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -280,6 +298,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "daraja.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "daraja.api_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -325,6 +348,9 @@ METRICS_SETTLE_SECONDS = env.float("METRICS_SETTLE_SECONDS", default=15.0)
 METRICS_FOLD_BATCH = env.int("METRICS_FOLD_BATCH", default=100_000)
 # Delivered callbacks older than this many days are removed by `manage.py prune`.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+# ...and erases the raw body (the full phone number M-Pesa sent) of dead-lettered and other finished
+# callbacks it keeps, once they are this old; their open dead letters are purged then (docs/operations.md).
+DEAD_LETTER_RETENTION_DAYS = env.int("DEAD_LETTER_RETENTION_DAYS", default=90)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -356,5 +382,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # RQ logs every job's arguments at INFO; ours are ids only, but keep its chatter down.
         "rq.worker": {"level": env.str("RQ_LOG_LEVEL", default="WARNING")},
+        # django-axes announces its settings at every start (each manage.py command too); lockouts warn.
+        "axes.apps": {"level": "WARNING"},
     },
 }

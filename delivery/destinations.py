@@ -41,11 +41,32 @@ def _allowed_networks(entries: tuple[str, ...]):
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
 
 
-def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+# NAT64's well-known prefix (RFC 6052): 64:ff9b::a.b.c.d reaches the IPv4 host a.b.c.d.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# The local-use NAT64 prefix (RFC 8215): whatever it translates to is the operator's own network.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), else ``ip`` itself.
+
+    A relay that can reach IPv6 reaches the IPv4 host inside a 6to4 or NAT64
+    address through a gateway: that host is the one to judge.
+    """
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    if ip.ipv4_mapped:
         return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address to judge: the IPv4 host an IPv6 address stands for, when it stands for one."""
+    return _embedded_ipv4(ipaddress.ip_address(address.split("%", 1)[0]))
 
 
 def _refusal(address: str) -> str | None:
@@ -62,7 +83,7 @@ def _refusal(address: str) -> str | None:
     ):
         if test:
             return label
-    if not ip.is_global:
+    if not ip.is_global or ip in _NAT64_LOCAL:
         return "not publicly routable"
     return None
 

@@ -37,6 +37,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from daraja.masking import redact_url, redact_urls
 from daraja.request_context import flow_context
 from delivery import lifecycle
 from delivery.circuit import (
@@ -51,7 +52,6 @@ from delivery.lifecycle import AttemptRecord, Claim
 from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings, decide_attempt
 from delivery.selectors import in_flight
 from delivery.sender import SendRequest, process_sender
-from delivery.sending import redact_url
 from delivery.services import endpoint_release_waiting
 from delivery.signing import standard_webhook_headers
 from delivery.transport import TransportResult
@@ -396,7 +396,8 @@ def _record_of(flying: _InFlight, result: TransportResult) -> AttemptRecord:
     decision = decide_attempt(
         status_code=result.status_code,
         failure=result.failure,
-        error_message=result.error_message,
+        # Kept on the attempt and the dead letter and shown to support: no URL's credentials or query.
+        error_message=redact_urls(result.error_message),
         retry_after=result.retry_after,
         cycle_attempts_made=flying.claim.cycle_attempt,
         retry=flying.retry,

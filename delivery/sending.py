@@ -1,9 +1,8 @@
-"""Sending one delivery the caller already holds (the C2B validation exchange), and URL redaction for logs."""
+"""Sending one delivery the caller already holds (the C2B validation exchange)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from delivery import lifecycle
 from delivery.models import Delivery
@@ -34,12 +33,3 @@ def attempt_send(
     return send_claimed(
         claim, url=url, connect_timeout=connect_timeout, total_timeout=total_timeout, retry=retry, judge=judge
     )
-
-
-def redact_url(url: str) -> str:
-    """``scheme://host/path`` of a URL: its query and credentials may carry the merchant's secrets."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"

@@ -1,12 +1,15 @@
 """/health and /health/queue against a real Redis, with and without it."""
 
 import pytest
+from django.contrib.auth.models import User
 from django.utils import timezone
 
+from daraja.api.keys import api_key_create
 from deadletter.models import DeadLetter
 from delivery.models import Delivery
 from tests.helpers import post_callback
 from tests.support import free_port
+from webhooks.models import CircuitState, Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,4 +74,67 @@ def test_queue_health_is_unhealthy_with_503_when_redis_is_down(client, settings)
     # the deliveries still count (the database is the queue); the workers cannot be known
     assert body["queue"]["waiting"] == 0
     assert body["workers"] is None
-    assert any(error.startswith("redis:") for error in body["errors"])
+    # what is down is for staff and keys (below), not for anyone
+    assert "errors" not in body
+
+
+PUBLIC_KEYS = {"status", "service", "timestamp", "queue", "workers", "redis", "database"}
+
+
+@pytest.fixture
+def two_merchants_needing_attention(client, endpoint_factory):
+    for user_id in ("shop1", "shop2"):
+        endpoint_factory(user_id=user_id)
+        post_callback(client, user_id)
+    Endpoint.objects.update(
+        circuit_state=CircuitState.OPEN, consecutive_failures=5, paused_reason="10.0.0.7:8080 refused"
+    )
+    Delivery.objects.update(status=Delivery.Status.HELD)
+
+
+def test_the_public_sees_the_status_and_counts_only(client, two_merchants_needing_attention):
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer drk_0000_wrong"}, {"HTTP_AUTHORIZATION": "Bearer x"}):
+        response = client.get("/health/queue", **headers)
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == PUBLIC_KEYS
+        assert (body["status"], body["redis"], body["queue"]["waiting"]) == (
+            "healthy",
+            {"connected": True},
+            0,
+        )
+        assert b"shop1" not in response.content and b"10.0.0.7" not in response.content
+
+
+def test_staff_the_metrics_token_and_operator_keys_see_every_endpoint_needing_attention(
+    client, two_merchants_needing_attention, settings
+):
+    settings.METRICS_BEARER_TOKEN = "scrape-secret-123"
+    _, operator_key = api_key_create(name="ops")
+    staff = User.objects.create_user("support", password="pw", is_staff=True)
+    staff_client = type(client)()
+    staff_client.force_login(staff)
+    for caller, headers in (
+        (staff_client, {}),
+        (client, {"HTTP_AUTHORIZATION": "Bearer scrape-secret-123"}),
+        (client, {"HTTP_AUTHORIZATION": f"Bearer {operator_key}"}),
+    ):
+        body = caller.get("/health/queue", **headers).json()
+        rows = body["endpoints"]["needing_attention"]
+        assert [(row["user_id"], row["held"]) for row in rows] == [("shop1", 1), ("shop2", 1)]
+
+
+def test_a_merchant_key_sees_its_own_endpoint_only(client, two_merchants_needing_attention):
+    _, key = api_key_create(name="shop1 back office", user_id="shop1")
+    response = client.get("/health/queue", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert [row["user_id"] for row in response.json()["endpoints"]["needing_attention"]] == ["shop1"]
+    assert b"shop2" not in response.content
+
+
+def test_what_is_down_is_named_to_staff_and_keys(client, settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_SOCKET_TIMEOUT = 0.5
+    _, key = api_key_create(name="ops")
+    body = client.get("/health/queue", HTTP_AUTHORIZATION=f"Bearer {key}").json()
+    assert body["status"] == "unhealthy"
+    assert body["errors"] == ["redis: unreachable"]

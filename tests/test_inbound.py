@@ -85,6 +85,27 @@ def test_bad_input_gets_a_json_error_and_writes_nothing(
     assert nothing_written()
 
 
+def test_a_body_with_a_repeated_key_is_refused_so_the_facts_never_disagree_with_the_merchant(
+    client, endpoint_factory
+):
+    # given an STK callback that says its CheckoutRequestID twice, deep inside
+    endpoint_factory(user_id="shop1")
+    body = stk_body("ws_CO_first").replace(
+        b'"CheckoutRequestID": "ws_CO_first",',
+        b'"CheckoutRequestID": "ws_CO_first", "CheckoutRequestID": "ws_CO_second",',
+    )
+    assert body.count(b"CheckoutRequestID") == 2
+
+    # when it arrives
+    response = client.generic("POST", inbound_path("shop1"), body, "application/json")
+
+    # then it is refused, naming the key, and nothing is kept
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+    assert "'CheckoutRequestID'" in response.json()["detail"]
+    assert nothing_written()
+
+
 def test_an_unknown_user_is_a_404_and_writes_nothing(client, endpoint_factory):
     endpoint = endpoint_factory(user_id="shop1")
     response = client.generic(

@@ -39,7 +39,7 @@ def test_a_delivery_logs_the_original_lines_and_no_secret(client, receiver, endp
     post_callback(client, "shop1")
     run_worker(until=lambda: len(receiver.requests) == 2)
     text = caplog.text
-    assert f"🚀 Delivering webhook to {receiver.url('/hook')} " in text
+    assert f"🚀 Delivering webhook to {receiver.url('/hook?[redacted]')} " in text
     assert "❌ Delivery failed: HTTP 500" in text
     assert "⏳ Retrying in 200ms (attempt 2/3)" in text
     assert "✅ Webhook delivered" in text

@@ -84,6 +84,14 @@ def test_the_overlap_is_configurable(endpoint_factory, settings):
         ("http://240.0.0.1/hook", "reserved"),
         ("http://100.64.0.1/hook", "not publicly routable"),
         ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+        # 6to4 and NAT64 addresses carry an IPv4 address inside: the one inside is judged.
+        ("http://[2002:7f00:1::]/hook", "loopback"),
+        ("http://[2002:a9fe:a9fe::1]/hook", "link-local"),
+        ("http://[2002:c0a8:101::]/hook", "private"),
+        ("http://[64:ff9b::127.0.0.1]/hook", "loopback"),
+        ("http://[64:ff9b::a00:1]/hook", "private"),
+        ("http://[64:ff9b::169.254.169.254]/hook", "link-local"),
+        ("http://[64:ff9b:1::a00:1]/hook", "reserved|not publicly routable"),  # RFC 8215 local use
     ],
 )
 def test_every_refused_address_class_is_refused_when_the_endpoint_is_saved(settings, url, label):
@@ -113,6 +121,14 @@ def test_the_refusal_names_the_setting_that_allows_the_address(settings, url, su
     settings.DELIVERY_ALLOWED_NETWORKS = [suggested]
     endpoint, _ = endpoint_create_or_update(user_id="shop1", url=url)
     assert endpoint.url == url
+
+
+def test_6to4_and_nat64_addresses_of_public_ipv4_hosts_are_accepted(settings):
+    settings.DELIVERY_ALLOWED_NETWORKS = []
+    endpoint, _ = endpoint_create_or_update(user_id="shop1", url="http://[2002:808:808::]/hook")
+    assert endpoint.pk
+    endpoint, _ = endpoint_create_or_update(user_id="shop2", url="http://[64:ff9b::8.8.8.8]/hook")
+    assert endpoint.pk
 
 
 def test_an_address_inside_the_allowed_networks_is_accepted(settings):
@@ -430,11 +446,11 @@ def test_circuit_state_held_and_in_flight_are_visible_in_health_and_the_api(
     Delivery.objects.update(status=Delivery.Status.HELD)
     post_callback(client, "shop1")
     in_flight_elsewhere(Delivery.objects.order_by("pk").last())
-    health = client.get("/health/queue").json()["endpoints"]
+    _, key = api_key_create(name="ops")
+    health = client.get("/health/queue", HTTP_AUTHORIZATION=f"Bearer {key}").json()["endpoints"]
     assert health["by_circuit_state"] == {"closed": 0, "open": 1}
     [row] = health["needing_attention"]
     assert (row["user_id"], row["circuit_state"], row["held"], row["in_flight"]) == ("shop1", "open", 1, 1)
-    _, key = api_key_create(name="ops")
     body = client.get("/api/v1/endpoints/shop1/", HTTP_AUTHORIZATION=f"Bearer {key}").json()
     assert (body["circuit_state"], body["held_deliveries"], body["in_flight"]) == ("open", 1, 1)
     listing = client.get("/api/v1/endpoints/", HTTP_AUTHORIZATION=f"Bearer {key}").json()

@@ -17,10 +17,12 @@ from django.utils.translation import ngettext
 
 from daraja.admin_tools import ObjectActionsMixin, log_admin_action
 from daraja.humanize import plural
+from daraja.masking import redact_url
 from delivery.admin import status_badge
 from delivery.circuit import describe_circuit
 from delivery.selectors import endpoints_with_held_counts
 from delivery.services import endpoint_try_now
+from webhooks.inbound import parse_json_object
 from webhooks.models import (
     MAIN_DESTINATION,
     CircuitState,
@@ -98,12 +100,14 @@ class DestinationForm(forms.ModelForm):
 @admin.register(Endpoint)
 class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = DestinationForm
-    list_display = ("destination", "delivery_state", "url")
+    list_display = ("destination", "delivery_state", "redacted_url")
     list_filter = (ActiveFilter, "default_priority", "circuit_state")
     search_fields = ("user_id", "name", "url")
     search_help_text = "User id, destination name or delivery URL (part of it is enough)."
     readonly_fields = (
         "merchant_link",
+        "redacted_url",
+        "redacted_validation_url",
         "state",
         "delivery_state",
         "held_deliveries",
@@ -197,20 +201,37 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return endpoints_with_held_counts(super().get_queryset(request))
 
+    def get_search_fields(self, request):
+        # Searching the full URL would let a reader who may not see it guess its secrets piece by piece.
+        return self.search_fields if self.has_change_permission(request) else ("user_id",)
+
+    def get_fieldsets(self, request, obj=None):
+        """An existing destination's merchant as a link; the full URLs only for those who may change the
+        destination (the others see them redacted)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        shown = {}
+        if obj is not None:
+            shown["merchant_user_id"] = "merchant_link"
+        if not self.has_change_permission(request, obj):
+            shown.update(url="redacted_url", validation_url="redacted_validation_url")
+        return [
+            (name, {**options, "fields": tuple(shown.get(field, field) for field in options["fields"])})
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="delivery URL", ordering="url")
+    def redacted_url(self, obj):
+        """The URL without its credentials or query string (``[redacted]`` in their place)."""
+        return redact_url(obj.url) if obj.url else "-"
+
+    @admin.display(description="validation URL")
+    def redacted_validation_url(self, obj):
+        return redact_url(obj.validation_url) if obj.validation_url else "-"
+
     def get_readonly_fields(self, request, obj=None):
         # The user id is part of the URL registered with M-Pesa: changing it would break that URL; the
         # name identifies the destination in the API and in logs.
         return (*self.readonly_fields, "merchant_link", "name") if obj else self.readonly_fields
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is None:
-            return fieldsets
-        (name, options), *rest = fieldsets
-        fields = tuple(
-            "merchant_link" if field == "merchant_user_id" else field for field in options["fields"]
-        )
-        return ((name, {**options, "fields": fields}), *rest)
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
@@ -342,7 +363,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 merchant=endpoint.merchant,
                 destinations=[endpoint],
                 raw_body=raw_body,
-                payload=json.loads(raw_body),
+                payload=parse_json_object(raw_body),  # phone numbers masked, as at the door
                 headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-admin-test"},
                 source_ip=None,
                 priority_override=Priority.HIGH,

@@ -46,7 +46,13 @@ USER_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
 class DestinationActions:
-    """Pause, resume and rotate the secret of the view's object (a destination)."""
+    """Pause, resume and rotate the secret of the view's object (a destination); listings without
+    URL secrets."""
+
+    def get_serializer_context(self):
+        # A listing shows URLs without credentials or query; the detail (the page a change is made
+        # from) shows them whole.
+        return {**super().get_serializer_context(), "redact_urls": self.action == "list"}
 
     @extend_schema(summary="Pause deliveries", request=None, responses={200: EndpointSerializer})
     @action(detail=True, methods=["post"])
@@ -190,7 +196,11 @@ class DestinationViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retri
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List endpoints", description="Ordered by user id."),
+    list=extend_schema(
+        summary="List endpoints",
+        description="Ordered by user id. Each `url` is shown without its credentials or query string "
+        "(`https://[redacted]@host/path?[redacted]`); read the endpoint for the whole URL.",
+    ),
     retrieve=extend_schema(summary="Read an endpoint"),
 )
 class EndpointViewSet(DestinationActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):

@@ -1,7 +1,13 @@
-"""Checks on an inbound request body: size, content type, JSON object.
+"""Checks on an inbound request body: size, content type, JSON object; the parsed copy made fit to keep.
 
 Each check raises ``InboundRejected`` carrying the HTTP status and a message
 that names the problem; nothing here touches the database.
+
+The parsed copy (``Callback.payload``, what people read in the admin and the
+API) never holds a full phone number: phone fields and anything shaped like
+a Kenyan mobile number are masked (``2547*****149``) in the same pass that
+makes the text storable. The raw body, which deliveries send byte for byte,
+is kept apart and erased by ``prune`` after the retention window.
 """
 
 from __future__ import annotations
@@ -9,6 +15,9 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+from daraja.masking import mask_phone_numbers
+from webhooks.mpesa import mask_phone
 
 # Headers kept with a callback: enough to tell where it came from, nothing sensitive.
 KEPT_HEADERS = (
@@ -61,20 +70,43 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict; ``InboundRejected`` (400) when a key repeats.
+
+    With a repeated key the relay and the merchant's app could read two
+    different payments from one body (parsers keep the first or the last):
+    such a body is refused instead.
+    """
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise InboundRejected(
+            400,
+            "invalid_json",
+            f"Duplicate key {repeated[:60]!r} in a JSON object: each key must appear once.",
+        )
+    return result
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, made safe to store; ``InboundRejected`` (400) otherwise.
 
     Rejects invalid UTF-8, malformed JSON, ``NaN``/``Infinity`` and numbers
-    too large for a float, nesting deep enough to exhaust the parser, and any
-    top-level value that is not an object. The raw bytes are kept separately
-    and never altered; the parsed copy has NUL characters and lone surrogates
-    replaced, which no database JSON type can store.
+    too large for a float, nesting deep enough to exhaust the parser, an
+    object with a repeated key, and any top-level value that is not an
+    object. The raw bytes are kept separately and never altered; the parsed
+    copy has NUL characters and lone surrogates replaced, which no database
+    JSON type can store, and its phone numbers masked (see the module's
+    docstring).
     """
     if not body.strip():
         raise InboundRejected(400, "invalid_json", "Body is empty; expected a JSON object.")
     try:
         text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        payload = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except UnicodeDecodeError:
         raise InboundRejected(400, "invalid_json", "Body is not valid UTF-8.") from None
     except RecursionError:
@@ -93,14 +125,41 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise InboundRejected(400, "invalid_json", "JSON is nested too deeply.") from None
 
 
+# Keys whose value is a phone number (C2B's MSISDN), and parameter names whose "Value" is one
+# (STK's {"Name": "PhoneNumber", "Value": 254708374149}): masked whatever their format.
+PHONE_KEYS = frozenset({"PhoneNumber", "phoneNumber", "MSISDN", "Msisdn", "msisdn"})
+
+
+def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload with its phone numbers masked as at the door (a masked one comes back the same)."""
+    return _storable(payload)
+
+
 def _storable(value: Any) -> Any:
     if isinstance(value, str):
-        return _clean_text(value)
+        value = _clean_text(value)
+        # The shortest number masked is 10 characters (0712345678): most values are shorter.
+        return mask_phone_numbers(value) if len(value) >= 10 else value
     if isinstance(value, dict):
-        return {_clean_text(k): _storable(v) for k, v in value.items()}
+        phone_parameter = _names_a_phone(value.get("Name")) or _names_a_phone(value.get("Key"))
+        kept = {}
+        for key, item in value.items():
+            key = _clean_text(key)
+            if item is not None and (key in PHONE_KEYS or (phone_parameter and key == "Value")):
+                kept[key] = mask_phone(item)
+            else:
+                kept[key] = _storable(item)
+        return kept
     if isinstance(value, list):
         return [_storable(v) for v in value]
+    if type(value) is int and 254_100_000_000 <= value < 254_800_000_000:
+        # A Kenyan mobile number sent as a JSON number: 2541xxxxxxxx or 2547xxxxxxxx.
+        return mask_phone(value) if value < 254_200_000_000 or value >= 254_700_000_000 else value
     return value
+
+
+def _names_a_phone(name: object) -> bool:
+    return isinstance(name, str) and name in PHONE_KEYS
 
 
 def _clean_text(text: str) -> str:

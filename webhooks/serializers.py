@@ -3,7 +3,9 @@ to create or change one.
 
 The signing secret and the inbound token never appear in a listing or a
 detail: only creation (``EndpointCreatedSerializer``) and rotation show a
-secret, once.
+secret, once. A listing shows each URL without its credentials or query
+string (``[redacted]``); the detail, which the same key may change, shows
+it whole.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from redis.exceptions import RedisError
 from rest_framework import serializers
 
+from daraja.masking import redact_url
 from delivery.selectors import in_flight
 from webhooks.models import Endpoint, Merchant, user_id_validator, validate_no_forbidden_word
 from webhooks.mpesa import CallbackKind
@@ -77,6 +80,12 @@ class EndpointSerializer(serializers.ModelSerializer):
     in_flight = serializers.SerializerMethodField(
         help_text="Deliveries being sent right now (null: Redis down)."
     )
+
+    def to_representation(self, endpoint):
+        data = super().to_representation(endpoint)
+        if self.context.get("redact_urls") and data.get("url"):
+            data["url"] = redact_url(data["url"])
+        return data
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_in_flight(self, endpoint) -> int | None:

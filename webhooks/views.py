@@ -45,8 +45,12 @@ class PublicJSONView(APIView):
 class InboundWebhookView(View):
     """``POST /webhook/<user_id>/<token>[/c2b-validation|/c2b-confirmation]``: keep it, answer M-Pesa.
 
-    Order of checks: body size (413), content type (415), source address
-    when the allowlist is on (403), merchant and token (a bare 404), JSON (400).
+    Order of checks: declared body size (413; a body with neither
+    ``Content-Length`` nor chunked transfer encoding is empty), content type
+    (415), source address when the allowlist is on (403), merchant and token
+    (a bare 404); only then is the body read (413 again past the limit, for a
+    chunked one) and parsed (400). So a caller without the path's token
+    never gets a thread to wait on its body.
     A database that cannot be written answers 503 so that M-Pesa sees a
     failure; nothing is half-written (one transaction). The answer is the
     one each kind expects; C2B validation relays the merchant's accept/reject.
@@ -61,7 +65,7 @@ class InboundWebhookView(View):
 
     def post(self, request, user_id: str, token: str | None = None, hint: str | None = None):
         try:
-            raw_body = _read_body(request)
+            chunked = _check_declared_size(request)
             check_content_type(request.META.get("CONTENT_TYPE"))
             source_ip = client_address(
                 request.META.get("REMOTE_ADDR"),
@@ -77,6 +81,8 @@ class InboundWebhookView(View):
                 # Unknown user, wrong token or legacy path not allowed: one answer for all, no detail.
                 raise InboundRejected(404, "not_found", "Not found.")
             destinations = merchant.destination_list
+            # Read only now: a stranger (wrong path or token) never holds a thread waiting for a body.
+            raw_body = _read_body(request, chunked=chunked)
             payload = parse_json_object(raw_body)
             received = {
                 "raw_body": raw_body,
@@ -125,19 +131,48 @@ def answer_for(kind: str, destinations) -> dict:
     return ACCEPTED
 
 
-def _read_body(request) -> bytes:
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
+def _check_declared_size(request) -> bool:
+    """413 when ``Content-Length`` is over the limit; whether the body comes chunked (no length)."""
+    declared = request.META.get("CONTENT_LENGTH")
+    if not declared and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return True
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(declared or 0)
     except ValueError:
-        declared = 0
-    check_size(declared, limit)
+        length = 0
+    check_size(length, settings.WEBHOOK_MAX_BODY_BYTES)
+    return False
+
+
+def _read_body(request, *, chunked: bool) -> bytes:
+    """The body, at most ``WEBHOOK_MAX_BODY_BYTES`` (413 past it).
+
+    A chunked body is read from the server's input stream (gunicorn de-chunks
+    it; Django reads only ``Content-Length`` bytes and would see none), one
+    byte past the limit at most, so an endless one costs no memory.
+    """
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    if chunked:
+        return _read_chunked(request.META["wsgi.input"], limit)
     try:
         body = request.body
     except RequestDataTooBig:
         raise InboundRejected(413, "payload_too_large", f"Body is over the limit of {limit} bytes.") from None
     check_size(len(body), limit)
     return body
+
+
+def _read_chunked(stream, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise InboundRejected(413, "payload_too_large", f"Body is over the limit of {limit} bytes.")
+    return b"".join(chunks)
 
 
 class TestPriorityView(PublicJSONView):
@@ -158,7 +193,7 @@ class TestPriorityView(PublicJSONView):
             merchant=merchant,
             destinations=merchant.destination_list,
             raw_body=raw_body,
-            payload=json.loads(raw_body),
+            payload=parse_json_object(raw_body),  # phone numbers masked, as at the door
             headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-test-endpoint"},
             source_ip=request.META.get("REMOTE_ADDR") or None,
             priority_override=priority,

@@ -14,13 +14,13 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from daraja.api.authentication import ApiClient, ApiKeyAuthentication
 from daraja.api.pagination import ApiCursorPagination
+from daraja.api.parsers import BoundedJSONParser
 from daraja.api.permissions import HasApiKey
 from daraja.api.throttling import ApiKeyRateThrottle
 
@@ -36,7 +36,7 @@ class ApiViewMixin:
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
     throttle_classes = [ApiKeyRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @property
     def client(self) -> ApiClient:

@@ -19,15 +19,20 @@ def metrics_access_allowed(request: HttpRequest) -> bool:
     The network is the socket peer (``REMOTE_ADDR``), never ``X-Forwarded-For``,
     which any client can write: behind a proxy, use the token.
     """
+    if metrics_token_presented(request):
+        return True
+    return in_networks(request.META.get("REMOTE_ADDR"), settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics_token_presented(request: HttpRequest) -> bool:
+    """True when the request sends ``Authorization: Bearer <METRICS_BEARER_TOKEN>`` (and one is set)."""
     token = settings.METRICS_BEARER_TOKEN
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if (
+    return bool(
         token
         and scheme.lower() == "bearer"
         and hmac.compare_digest(presented.strip().encode(), token.encode())
-    ):
-        return True
-    return in_networks(request.META.get("REMOTE_ADDR"), settings.METRICS_ALLOWED_NETWORKS)
+    )
 
 
 @csrf_exempt  # read-only; a POST gets the JSON 405 below, not the CSRF page

@@ -21,11 +21,9 @@ def callback(
 ):
     return Callback.objects.create(
         merchant=endpoint.merchant,
-        raw_body=b"{}",
-        payload={},
         received_at=received_at or timezone.now(),
         kind=kind,
-        **fields,
+        **{"raw_body": b"{}", "payload": {}, **fields},
     )
 
 

@@ -12,11 +12,14 @@ no secret, and that WhiteNoise serves the collected static files.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -242,3 +245,58 @@ def test_the_container_health_checks_see_the_running_processes(scenario):
     assert status == 1 and "/health did not answer" in reason
     status, reason = check("worker", REDIS_URL=separate_redis_database(relay.redis_url))
     assert status == 1 and f"no RQ worker of host {os.uname().nodename} is registered" in reason
+
+
+# These two run last: they add requests the metrics above do not count.
+
+
+def test_strangers_whose_bodies_stall_are_refused_at_once(scenario):
+    """Twelve connections declare a body, send one byte and stall: each gets its 404 at once (the token is
+    checked before the body is read; before, each held a thread until the body came), and /health answers.
+
+    gunicorn (2 x 8 threads here) then spends up to 5 s of a thread discarding each unread body before it
+    closes the connection (its drain deadline), so more stalled connections than threads still delay
+    others for that long: production puts a buffering proxy in front (docs/operations.md).
+    """
+    relay = scenario["relay"]
+    head = (
+        b"POST /webhook/shop-ok/not-the-token HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    connections = []
+    try:
+        for _ in range(12):
+            connection = socket.create_connection(("127.0.0.1", relay.port), timeout=5)
+            connection.sendall(head)
+            connections.append(connection)
+        started = time.monotonic()
+        answers = [connection.recv(200).split(b"\r\n", 1)[0] for connection in connections]
+        assert answers == [b"HTTP/1.1 404 Not Found"] * 12
+        status, _, _ = relay.request("GET", "/health")
+        assert status == 200
+        assert time.monotonic() - started < 3
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_chunked_callback_is_read_whole_by_gunicorn(scenario):
+    relay = scenario["relay"]
+    path = scenario["endpoints"]["shop-ok"]["path"]
+    body = stk_body(f"ws_CO_{uuid.uuid4().hex[:12]}")
+    connection = http.client.HTTPConnection("127.0.0.1", relay.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            path,
+            body=iter([body[:40], body[40:]]),
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (
+            200,
+            {"ResultCode": 0, "ResultDesc": "Accepted"},
+        )
+    finally:
+        connection.close()

@@ -35,6 +35,26 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+/="
         ("/webhook/shop42 (legacy path)", "/webhook/shop42 (legacy path)"),
         ("Authorization: Bearer dk_live_abc.def", "Authorization: Bearer [redacted]"),
         ("paid by 254708374149", "paid by 2547*****149"),
+        # an encoded or doubled slash after the user id: everything after it is cut
+        ('"POST /webhook/shopa%2F/k3vq8x0a9b7c HTTP/1.1"', '"POST /webhook/shopa/[redacted] HTTP/1.1"'),
+        ("POST /webhook/shopa%2Fk3vq8x0a9b7c HTTP/1.1", "POST /webhook/shopa/[redacted] HTTP/1.1"),
+        ("Not Found: /webhook/shopa//k3vq8x0a9b7c", "Not Found: /webhook/shopa/[redacted]"),
+        ("/webhook/shop42/k3vq/extra/c2b-confirmation", "/webhook/shop42/[redacted]/c2b-confirmation"),
+        ("/webhook/shop42/", "/webhook/shop42/"),
+        # an API key sent where it does not belong, and secrets in query strings
+        (
+            '"GET /api/v1/callbacks/?key=drk_0a1b2c3d4e5f_S3cr3tS3cr3t-_x&page_size=5 HTTP/1.1"',
+            '"GET /api/v1/callbacks/?key=[redacted]&page_size=5 HTTP/1.1"',
+        ),
+        ("X-Api-Key: drk_0a1b2c3d4e5f_S3cr3tS3cr3t-_x", "X-Api-Key: drk_0a1b2c3d4e5f_[redacted]"),
+        ("GET /api/v1/queue/?api_key=abc123 HTTP/1.1", "GET /api/v1/queue/?api_key=[redacted] HTTP/1.1"),
+        ("GET /metrics?access_token=abc&x=1", "GET /metrics?access_token=[redacted]&x=1"),
+        # a merchant URL's credentials and query string
+        (
+            "connection to http://u:pw@shop.example:8080/hook?token=t0k3n failed",
+            "connection to http://[redacted]@shop.example:8080/hook?[redacted] failed",
+        ),
+        ("https://shop.example/hook?a=1#frag", "https://shop.example/hook?[redacted]#frag"),
     ],
 )
 def test_redact(text, redacted):

@@ -143,3 +143,92 @@ def test_the_command_exits_non_zero_from_the_shell(population):
     )
     assert done.returncode != 0
     assert "at least 1 day" in done.stderr
+
+
+# --- personal data of what is kept: erased after DEAD_LETTER_RETENTION_DAYS ----------------------
+
+PHONE_PAYLOAD = {
+    "Body": {"stkCallback": {"CallbackMetadata": {"Item": [{"Name": "PhoneNumber", "Value": 254708374149}]}}}
+}
+RAW = b'{"PhoneNumber": 254708374149}'
+
+
+@pytest.fixture
+def old_population(endpoint_factory):
+    """Callbacks past the dead-letter window in every situation, stored before masking at the door."""
+    endpoint = endpoint_factory()
+    made = {}
+
+    def add(name, days, *statuses, letters=()):
+        callback = rows.callback(
+            endpoint,
+            received_at=rows.days_ago(days),
+            raw_body=RAW,
+            payload=PHONE_PAYLOAD,
+            receipt_number=f"R{len(made)}",
+        )
+        for status in statuses:
+            delivery = rows.delivery(callback, status=status)
+            rows.attempt(delivery, 1)
+            for resolution in letters:
+                rows.dead_letter(delivery, resolved=resolution)
+        made[name] = callback.pk
+
+    add("old dead, open letter", 100, DEAD, letters=[""])
+    add("old dead, purged letter", 100, DEAD, letters=[DeadLetter.Resolution.PURGED])
+    add("old, no delivery", 100)
+    Callback.objects.filter(pk=made["old, no delivery"]).update(
+        payload={"MSISDN": "254708374149", "FirstName": "John", "TransID": "LGR219G3EY"}
+    )
+    add("old held", 100, Delivery.Status.HELD)
+    add("old retrying", 100, Delivery.Status.RETRYING)
+    add("old, one of two deliveries pending", 100, DEAD, Delivery.Status.PENDING, letters=[""])
+    add("recent dead, open letter", 60, DEAD, letters=[""])
+    return made
+
+
+ERASED = {"old dead, open letter", "old dead, purged letter", "old, no delivery"}
+
+
+def erased(population) -> set[str]:
+    empty = {pk for pk, body in Callback.objects.values_list("pk", "raw_body") if not bytes(body)}
+    return {name for name, pk in population.items() if pk in empty}
+
+
+def test_finished_callbacks_past_the_dead_letter_window_lose_their_raw_body_and_full_phone(old_population):
+    # when prune runs with the default windows (30 days delivered, 90 days the rest)
+    output = prune()
+
+    # then the dead-lettered and never-delivered ones past 90 days keep no body and no full number...
+    assert erased(old_population) == ERASED
+    assert "Erased the raw body of 3 finished callbacks received more than 90 days ago" in output
+    for name in ERASED - {"old, no delivery"}:
+        callback = Callback.objects.get(pk=old_population[name])
+        assert "254708374149" not in str(callback.payload)
+        assert (
+            callback.payload["Body"]["stkCallback"]["CallbackMetadata"]["Item"][0]["Value"] == "2547*****149"
+        )
+        assert callback.receipt_number  # the masked facts stay: support still finds the payment
+    assert Callback.objects.get(pk=old_population["old, no delivery"]).payload == {
+        "MSISDN": "2547*****149",
+        "FirstName": "",
+        "TransID": "LGR219G3EY",
+    }
+    # ...their open dead letter is purged (nothing is left to send), and what may still be sent keeps its body
+    letter = DeadLetter.objects.get(callback_id=old_population["old dead, open letter"])
+    assert letter.resolution == DeadLetter.Resolution.PURGED
+    for name in set(old_population) - ERASED:
+        assert bytes(Callback.objects.get(pk=old_population[name]).raw_body) == RAW
+    assert "1 open dead letters purged" in output
+
+
+def test_the_erase_window_is_configurable_and_a_dry_run_erases_nothing(old_population, settings):
+    output = prune("--erase-older-than", "50", "--dry-run")
+    assert "Would erase the raw body of 4 finished callbacks received more than 50 days ago" in output
+    assert erased(old_population) == set()
+
+    settings.DEAD_LETTER_RETENTION_DAYS = 50
+    prune()
+    assert erased(old_population) == ERASED | {"recent dead, open letter"}
+    with pytest.raises(CommandError, match="--erase-older-than must be at least 1 day"):
+        prune("--erase-older-than", "0")

@@ -1,12 +1,23 @@
-"""``manage.py prune [--older-than DAYS] [--dry-run] [--batch-size N]``: retention of delivered callbacks.
+"""``manage.py prune [--older-than DAYS] [--erase-older-than DAYS] [--dry-run] [--batch-size N]``: retention.
 
-Removes callbacks received more than DAYS ago (default ``RETENTION_DAYS``)
-whose every delivery was delivered, with their deliveries, attempts and
-resolved dead letters. Never touches a callback with a delivery in any
-other state (pending, retrying, held, in flight, dead) or with an open dead
-letter. Safe while the relay runs: batches of ``--batch-size`` callbacks,
-each deleted in its own short transaction that locks only that batch's
-deliveries and checks them again before deleting.
+1. Removes callbacks received more than ``--older-than`` days ago (default
+   ``RETENTION_DAYS``) whose every delivery was delivered, with their
+   deliveries, attempts and resolved dead letters. Never touches a callback
+   with a delivery in any other state (pending, retrying, held, in flight,
+   dead) or with an open dead letter.
+2. Erases the personal data of what step 1 keeps, once it is more than
+   ``--erase-older-than`` days old (default ``DEAD_LETTER_RETENTION_DAYS``):
+   callbacks whose deliveries are all finished (delivered or dead — dead
+   letters open or resolved) or that have none. Their raw body is emptied,
+   their payload's phone numbers masked (rows stored before masking at the
+   door) and C2B customer names blanked, and their open dead letters purged (nothing is left to send). The
+   masked facts stay, so support can still find the payment. A callback
+   still waiting to be delivered (pending, retrying, held, in flight) keeps
+   its body whatever its age.
+
+Safe while the relay runs: batches of ``--batch-size`` callbacks, each in
+its own short transaction that locks only that batch's deliveries and
+checks them again before changing anything.
 """
 
 from __future__ import annotations
@@ -22,7 +33,9 @@ from django.utils import timezone
 
 from deadletter.models import DeadLetter
 from deadletter.selectors import open_dead_letters
+from deadletter.services import dead_letters_purge
 from delivery.models import Delivery, DeliveryAttempt
+from webhooks.inbound import mask_payload
 from webhooks.models import Callback
 
 MAX_BATCH_SIZE = 10_000
@@ -118,11 +131,88 @@ def prune(*, older_than_days: int, batch_size: int, dry_run: bool, progress=None
             progress(counts, total)
 
 
+# Deliveries that will never send the raw body again.
+FINISHED = (Delivery.Status.DELIVERED, Delivery.Status.DEAD)
+# The customer's name in a C2B payload: blanked with the raw body (the masked phone and ids stay).
+NAME_KEYS = ("FirstName", "MiddleName", "LastName")
+
+
+def _erased_payload(payload: object) -> dict:
+    if not isinstance(payload, dict):
+        return {}
+    masked = mask_payload(payload)
+    return {**masked, **{key: "" for key in NAME_KEYS if key in masked}}
+
+
+@dataclass
+class EraseCounts:
+    callbacks: int = 0
+    dead_letters_purged: int = 0
+
+    def add(self, other: EraseCounts) -> None:
+        self.callbacks += other.callbacks
+        self.dead_letters_purged += other.dead_letters_purged
+
+
+def erasable_callbacks(*, received_before: datetime, after_pk: int, limit: int) -> list[int]:
+    """Ids (ascending, past ``after_pk``) of callbacks older than the cutoff that still hold a raw body
+    and whose deliveries are all finished (or that have none)."""
+    unfinished = Delivery.objects.filter(callback=OuterRef("pk")).exclude(status__in=FINISHED)
+    return list(
+        Callback.objects.filter(received_at__lt=received_before, pk__gt=after_pk)
+        .exclude(raw_body=b"")
+        .exclude(Exists(unfinished))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def erase_batch(callback_ids: list[int], *, dry_run: bool) -> EraseCounts:
+    """Empty the raw bodies, mask the payloads and purge the open dead letters of these callbacks.
+
+    One transaction; the deliveries are locked and checked again first, so a
+    delivery re-queued meanwhile keeps its callback's body.
+    """
+    with transaction.atomic():
+        statuses = (
+            Delivery.objects.select_for_update()
+            .filter(callback_id__in=callback_ids)
+            .order_by("pk")
+            .values_list("callback_id", "status")
+        )
+        keep = {callback_id for callback_id, status in statuses if status not in FINISHED}
+        ids = [callback_id for callback_id in callback_ids if callback_id not in keep]
+        letters = list(open_dead_letters().filter(callback_id__in=ids).values_list("pk", flat=True))
+        if dry_run:
+            return EraseCounts(callbacks=len(ids), dead_letters_purged=len(letters))
+        purged = dead_letters_purge(dead_letter_ids=letters) if letters else 0
+        now = timezone.now()
+        callbacks = list(Callback.objects.filter(pk__in=ids).only("pk", "payload"))
+        for callback in callbacks:
+            callback.raw_body = b""
+            callback.payload = _erased_payload(callback.payload)
+            callback.updated_at = now
+        Callback.objects.bulk_update(callbacks, ["raw_body", "payload", "updated_at"])
+        return EraseCounts(callbacks=len(callbacks), dead_letters_purged=purged)
+
+
+def erase_personal_data(*, older_than_days: int, batch_size: int, dry_run: bool) -> EraseCounts:
+    """Erase the raw bodies of finished callbacks older than ``older_than_days``; returns what was erased."""
+    received_before = timezone.now() - timedelta(days=older_than_days)
+    total = EraseCounts()
+    after_pk = 0
+    while batch := erasable_callbacks(received_before=received_before, after_pk=after_pk, limit=batch_size):
+        total.add(erase_batch(batch, dry_run=dry_run))
+        after_pk = batch[-1]
+    return total
+
+
 class Command(BaseCommand):
     help = (
         "Delete delivered callbacks older than the retention window (default RETENTION_DAYS) with their "
-        "deliveries, attempts and resolved dead letters, in small batches. Undelivered callbacks and "
-        "open dead letters are never touched."
+        "deliveries, attempts and resolved dead letters, in small batches; then erase the raw body of "
+        "dead-lettered and other finished callbacks older than DEAD_LETTER_RETENTION_DAYS. Callbacks "
+        "still waiting to be delivered are never touched."
     )
 
     def add_arguments(self, parser):
@@ -132,6 +222,14 @@ class Command(BaseCommand):
             default=None,
             metavar="DAYS",
             help=f"Retention in days (default RETENTION_DAYS, now {settings.RETENTION_DAYS}).",
+        )
+        parser.add_argument(
+            "--erase-older-than",
+            type=int,
+            default=None,
+            metavar="DAYS",
+            help="Erase the raw body of dead-lettered (and other finished) callbacks older than this "
+            f"(default DEAD_LETTER_RETENTION_DAYS, now {settings.DEAD_LETTER_RETENTION_DAYS}).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be removed, remove nothing."
@@ -152,6 +250,11 @@ class Command(BaseCommand):
                 f"--older-than {days} is inside the duplicate window (DUPLICATE_WINDOW_HOURS = "
                 f"{settings.DUPLICATE_WINDOW_HOURS:g} h): keep at least {window_days:g} days."
             )
+        erase_days = options["erase_older_than"]
+        if erase_days is None:
+            erase_days = settings.DEAD_LETTER_RETENTION_DAYS
+        if erase_days < 1:
+            raise CommandError(f"--erase-older-than must be at least 1 day, got {erase_days}.")
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise CommandError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}.")
         dry_run = options["dry_run"]
@@ -165,4 +268,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} {total.describe()} (delivered callbacks received more than {days} days ago)"
             + (" — dry run, nothing deleted." if dry_run else ".")
+        )
+        erased = erase_personal_data(older_than_days=erase_days, batch_size=batch_size, dry_run=dry_run)
+        self.stdout.write(
+            f"{'Would erase' if dry_run else 'Erased'} the raw body of {erased.callbacks} finished callbacks "
+            f"received more than {erase_days} days ago (phone numbers masked in their payload; "
+            f"{erased.dead_letters_purged} open dead letters purged)."
         )
