@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -117,14 +118,27 @@ class CallbackAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        latest = Delivery.objects.filter(callback=OuterRef("pk")).order_by("-pk")
+        # The delivery shown is the first one not delivered (what support acts on), else the last one;
+        # with several destinations the column also counts how many of them got it.
+        deliveries = Delivery.objects.filter(callback=OuterRef("pk"))
+        waiting = deliveries.exclude(status=Delivery.Status.DELIVERED).order_by("pk")
+        latest = deliveries.order_by("-pk")
+        counted = deliveries.order_by().values("callback")
         return (
             super()
             .get_queryset(request)
             .defer(*(name.removeprefix("callback__") for name in LARGE_CALLBACK_FIELDS))
             .annotate(
-                latest_delivery_status=Subquery(latest.values("status")[:1]),
-                latest_delivery_id=Subquery(latest.values("pk")[:1]),
+                shown_delivery_status=Coalesce(
+                    Subquery(waiting.values("status")[:1]), Subquery(latest.values("status")[:1])
+                ),
+                shown_delivery_id=Coalesce(
+                    Subquery(waiting.values("pk")[:1]), Subquery(latest.values("pk")[:1])
+                ),
+                deliveries_total=Subquery(counted.annotate(n=Count("pk")).values("n")[:1]),
+                deliveries_delivered=Subquery(
+                    counted.filter(status=Delivery.Status.DELIVERED).annotate(n=Count("pk")).values("n")[:1]
+                ),
             )
         )
 
@@ -152,13 +166,22 @@ class CallbackAdmin(admin.ModelAdmin):
 
     @admin.display(description="delivery")
     def delivery_status(self, obj):
-        if obj.latest_delivery_status is None:
-            return "—"
-        label = Delivery.Status(obj.latest_delivery_status).label
-        return format_html(
+        if obj.shown_delivery_status is None:
+            return "no destination receives it"
+        label = Delivery.Status(obj.shown_delivery_status).label
+        badge = format_html(
             '<a href="{}">{}</a>',
-            reverse("admin:delivery_delivery_change", args=[obj.latest_delivery_id]),
-            status_badge(obj.latest_delivery_status, label),
+            reverse("admin:delivery_delivery_change", args=[obj.shown_delivery_id]),
+            status_badge(obj.shown_delivery_status, label),
+        )
+        total = obj.deliveries_total or 0
+        if total < 2:
+            return badge
+        return format_html(
+            "{}<br><small>{} of {} destinations delivered</small>",
+            badge,
+            obj.deliveries_delivered or 0,
+            total,
         )
 
     @admin.display(description="timeline")

@@ -79,3 +79,21 @@ def test_a_destination_is_added_to_an_existing_merchant_with_its_kinds(staff_cli
     assert added.merchant_id == merchant_with_two_apps.pk
     assert added.kinds == ["b2c_result", "stk_callback"]
     assert Merchant.objects.count() == 1
+
+
+def test_the_payment_list_shows_the_delivery_that_needs_attention_and_how_many_destinations_got_it(
+    support_client, client, receiver, endpoint_factory
+):
+    from tests.helpers import post_callback
+    from tests.support import Reply, run_worker
+
+    endpoint_factory(user_id="shop8", url=receiver.url("/ok"))
+    endpoint_factory(user_id="shop8", name="erp", url=receiver.url("/down"), max_attempts=1)
+    receiver.script("/down", Reply(status=500))
+    post_callback(client, "shop8")
+    run_worker()
+
+    page = support_client.get(reverse("admin:webhooks_callback_changelist"))
+
+    assert "1 of 2 destinations delivered" in page.text
+    assert "Dead-lettered" in page.text  # the erp's delivery, the one support acts on
