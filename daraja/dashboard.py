@@ -152,13 +152,13 @@ def endpoints_needing_attention(now) -> list[dict]:
         rows.append(
             {
                 "user_id": endpoint.user_id,
+                "name": endpoint.label,  # the user id, and the destination's name unless it is the main one
                 "url": reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]),
                 "state": describe_circuit(endpoint, held=endpoint.held_deliveries),
                 "tone": "fail" if endpoint.circuit_state == CircuitState.OPEN else "wait",
                 "held": endpoint.held_deliveries,
                 "new_dead": endpoint.new_dead,
-                "dead_url": reverse("admin:deadletter_deadletter_changelist")
-                + f"?user_id={endpoint.user_id}",
+                "dead_url": reverse("admin:deadletter_deadletter_changelist") + f"?destination={endpoint.pk}",
             }
         )
     return rows

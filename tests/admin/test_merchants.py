@@ -97,3 +97,14 @@ def test_the_payment_list_shows_the_delivery_that_needs_attention_and_how_many_d
 
     assert "1 of 2 destinations delivered" in page.text
     assert "Dead-lettered" in page.text  # the erp's delivery, the one support acts on
+
+
+def test_the_dashboard_names_the_destination_that_needs_attention(support_client, endpoint_factory):
+    endpoint_factory(user_id="shop9", url="https://shop.example/hook")
+    erp = endpoint_factory(user_id="shop9", name="erp", url="https://erp.example/hook", is_active=False)
+
+    body = support_client.get("/admin/dashboard/").content.decode()
+
+    assert "<strong>shop9/erp</strong>" in body
+    assert "<strong>shop9</strong>" not in body  # the main destination is fine
+    assert f'href="/admin/webhooks/endpoint/{erp.pk}/change/"' in body
