@@ -21,7 +21,7 @@ def test_support_sees_the_destinations_but_never_the_inbound_token(support_clien
     page = support_client.get(reverse("admin:webhooks_merchant_change", args=[merchant.pk]))
 
     assert page.status_code == 200
-    assert "erp" in page.text and "c2b confirmation" in page.text and "every kind" in page.text
+    assert "erp" in page.text and "C2B confirmation" in page.text and "every kind" in page.text
     assert merchant.inbound_token not in page.text
     assert "reveal_inbound_url" not in page.text
     for destination in Endpoint.objects.filter(merchant=merchant):
