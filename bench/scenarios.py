@@ -152,19 +152,9 @@ def fan_out(run: Run) -> dict:
         url = run.endpoint("bench-fan", f"/fan/{name}/hook", "--destination", name, "--kinds", kinds)
     copies = len(FAN_OUT_DESTINATIONS)
     with run.phase() as phase:
-        load = asyncio.run(
-            post_callbacks(
-                [url],
-                n=options.n,
-                concurrency=options.concurrency,
-                tag=f"{run.tag}f",
-                deadline_seconds=options.scenario_timeout,
-            )
+        load, complete, records = _burst_until_received(
+            run, url, "/fan/", n=options.n, tag=f"{run.tag}f", copies=copies
         )
-        complete = wait_until(
-            lambda: run.stack.receiver_count("/fan/") >= copies * load.acked, timeout=options.scenario_timeout
-        )
-        records = run.stack.receiver_records("/fan/")
     per_destination = {
         name: delivery_figures([r for r in records if r[1].startswith(f"/fan/{name}/")], load)
         for name, _ in FAN_OUT_DESTINATIONS
@@ -252,17 +242,18 @@ def _burst_until_received(
     tag: str,
     rate: float | None = None,
     timeout: float | None = None,
+    copies: int = 1,
 ) -> tuple[LoadResult, bool, list[list]]:
     """Send ``n`` callbacks (at ``rate``/s, or as fast as the connections allow), then wait until the
-    receiver has one request under ``prefix`` per acknowledged callback. Returns the load, whether it
-    completed in time, and the receiver's records."""
+    receiver has ``copies`` requests under ``prefix`` per acknowledged callback (one per destination).
+    Returns the load, whether it completed in time, and the receiver's records."""
     timeout = timeout or run.options.scenario_timeout
     load = asyncio.run(
         post_callbacks(
             [url], n=n, concurrency=run.options.concurrency, tag=tag, rate=rate, deadline_seconds=timeout
         )
     )
-    complete = wait_until(lambda: run.stack.receiver_count(prefix) >= load.acked, timeout=timeout)
+    complete = wait_until(lambda: run.stack.receiver_count(prefix) >= copies * load.acked, timeout=timeout)
     return load, complete, run.stack.receiver_records(prefix)
 
 

@@ -46,13 +46,24 @@ USER_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
 class DestinationActions:
-    """Pause, resume and rotate the secret of the view's object (a destination); listings without
-    URL secrets."""
+    """Change, pause, resume and rotate the secret of the view's object (a destination); listings
+    without URL secrets."""
 
     def get_serializer_context(self):
         # A listing shows URLs without credentials or query; the detail (the page a change is made
         # from) shows them whole.
         return {**super().get_serializer_context(), "redact_urls": self.action == "list"}
+
+    @extend_schema(request=EndpointUpdateSerializer, responses={200: EndpointSerializer})
+    def partial_update(self, request, **kwargs):
+        endpoint = self.get_object()
+        serializer = EndpointUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            endpoint, _ = endpoint_create_or_update(
+                user_id=endpoint.user_id, destination=endpoint.name, **serializer.validated_data
+            )
+        return Response(EndpointSerializer(endpoint).data)
 
     @extend_schema(summary="Pause deliveries", request=None, responses={200: EndpointSerializer})
     @action(detail=True, methods=["post"])
@@ -114,6 +125,11 @@ class MerchantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 @extend_schema_view(
     list=extend_schema(summary="List a merchant's destinations", description="Oldest first."),
     retrieve=extend_schema(summary="Read a destination"),
+    partial_update=extend_schema(
+        summary="Change a destination's settings",
+        description="Any subset of the URL, kinds, retry settings and `max_in_flight`. `is_active: false` "
+        "pauses (callbacks are kept, deliveries wait); `true` resumes and queues what waited.",
+    ),
 )
 class DestinationViewSet(DestinationActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """A merchant's destinations: each app that receives the callback kinds it subscribes to."""
@@ -165,23 +181,6 @@ class DestinationViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retri
         return Response(DestinationCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Change a destination's settings",
-        description="Any subset of the URL, kinds, retry settings and `max_in_flight`. `is_active: false` "
-        "pauses (callbacks are kept, deliveries wait); `true` resumes and queues what waited.",
-        request=EndpointUpdateSerializer,
-        responses={200: EndpointSerializer},
-    )
-    def partial_update(self, request, user_id: str, name: str):
-        endpoint = self.get_object()
-        serializer = EndpointUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        with service_errors():
-            endpoint, _ = endpoint_create_or_update(
-                user_id=endpoint.user_id, destination=endpoint.name, **serializer.validated_data
-            )
-        return Response(EndpointSerializer(endpoint).data)
-
-    @extend_schema(
         summary="Remove a destination",
         description="Only a destination that never had a delivery; one with history is paused instead.",
         responses={204: None, 409: error_response("The destination has deliveries: pause it instead.")},
@@ -202,6 +201,11 @@ class DestinationViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retri
         "(`https://[redacted]@host/path?[redacted]`); read the endpoint for the whole URL.",
     ),
     retrieve=extend_schema(summary="Read an endpoint"),
+    partial_update=extend_schema(
+        summary="Change an endpoint's settings",
+        description="Any subset of the URL, retry settings and `max_in_flight`. `is_active: false` pauses "
+        "(callbacks are kept, deliveries wait); `true` resumes and queues what waited.",
+    ),
 )
 class EndpointViewSet(DestinationActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     """Each merchant's first destination, by user id: the resource from before merchants had several
@@ -242,18 +246,3 @@ class EndpointViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retrieve
         with service_errors():
             endpoint, _ = endpoint_create_or_update(user_id=user_id, **fields)
         return Response(EndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        summary="Change an endpoint's settings",
-        description="Any subset of the URL, retry settings and `max_in_flight`. `is_active: false` pauses "
-        "(callbacks are kept, deliveries wait); `true` resumes and queues what waited.",
-        request=EndpointUpdateSerializer,
-        responses={200: EndpointSerializer},
-    )
-    def partial_update(self, request, user_id: str):
-        endpoint = self.get_object()
-        serializer = EndpointUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        with service_errors():
-            endpoint, _ = endpoint_create_or_update(user_id=endpoint.user_id, **serializer.validated_data)
-        return Response(EndpointSerializer(endpoint).data)
