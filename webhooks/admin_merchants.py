@@ -26,7 +26,8 @@ class DestinationInline(admin.TabularInline):
     """A merchant's destinations, each with its state; changed on its own page (link)."""
 
     model = Endpoint
-    fields = ("destination", "url", "kinds_shown", "state")
+    # Three columns, so the list fits a phone; the URL and settings are on each destination's page.
+    fields = ("destination", "kinds_shown", "state")
     readonly_fields = fields
     extra = 0
     can_delete = False
