@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from deadletter.admin_queries import HourlyPoint, attempt_activity, dead_letter_health
+from daraja.admin.dead_letter_queries import HourlyPoint, attempt_activity, dead_letter_health
 from delivery.circuit import describe_circuit
 from delivery.models import Delivery
 from delivery.queues import redis_connection

@@ -66,7 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so that every line a request causes (redirects and refusals included) carries its id.
-    "daraja.request_context.RequestIdMiddleware",
+    "daraja.core.request_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -299,11 +299,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "daraja.api.parsers.BoundedJSONParser",
+        "daraja.relay_api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "daraja.api_errors.json_exception_handler",
+    "EXCEPTION_HANDLER": "daraja.core.api_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -319,19 +319,19 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["daraja.api.schema.only_api_paths"],
+    "PREPROCESSING_HOOKS": ["daraja.relay_api.schema.only_api_paths"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "daraja.api.schema.add_error_responses",
+        "daraja.relay_api.schema.add_error_responses",
     ],
     # Served from our own static files (drf-spectacular-sidecar), never from a CDN.
     "ENUM_NAME_OVERRIDES": {
         "ErrorCategoryEnum": "delivery.policy.ErrorCategory.choices",
-        "DeliveryStatusEnum": "delivery.serializers.DELIVERY_STATUS_CHOICES",
-        "PriorityEnum": "webhooks.serializers.PRIORITY_NAMES",
+        "DeliveryStatusEnum": "daraja.relay_api.callback_serializers.DELIVERY_STATUS_CHOICES",
+        "PriorityEnum": "daraja.relay_api.destination_serializers.PRIORITY_NAMES",
         "CallbackKindEnum": "webhooks.models.KIND_CHOICES",
-        "DeadLetterStateEnum": "deadletter.filters.DEAD_LETTER_STATES",
-        "QueueStatusEnum": "daraja.api.queue.QUEUE_STATUSES",
+        "DeadLetterStateEnum": "daraja.relay_api.dead_letter_filters.DEAD_LETTER_STATES",
+        "QueueStatusEnum": "daraja.relay_api.queue.QUEUE_STATUSES",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -362,17 +362,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "flow_context": {"()": "daraja.logging.FlowContextFilter"},
-        "mask_personal_data": {"()": "daraja.logging.MaskPersonalDataFilter"},
+        "flow_context": {"()": "daraja.core.logging.FlowContextFilter"},
+        "mask_personal_data": {"()": "daraja.core.logging.MaskPersonalDataFilter"},
     },
     # Both formatters mask phone numbers and cut secrets from the finished line (tracebacks included).
     "formatters": {
-        "human": {"()": "daraja.logging.HumanFormatter"},
-        "json": {"()": "daraja.logging.JsonLineFormatter"},
+        "human": {"()": "daraja.core.logging.HumanFormatter"},
+        "json": {"()": "daraja.core.logging.JsonLineFormatter"},
     },
     "handlers": {
         "console": {
-            "()": "daraja.logging.ConsoleHandler",
+            "()": "daraja.core.logging.ConsoleHandler",
             "formatter": LOG_FORMAT,
             "filters": ["flow_context", "mask_personal_data"],
         },

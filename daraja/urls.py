@@ -29,7 +29,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("health/queue", health.queue_health, name="queue-health"),
     path("metrics", metrics_views.metrics, name="metrics"),
-    path("api/", include("daraja.api.urls")),
+    path("api/", include("daraja.relay_api.urls")),
     path("admin/rq/", include((rq_urlpatterns, "django_rq"))),
     path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),

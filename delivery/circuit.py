@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from daraja.humanize import plural, when
+from daraja.core.humanize import plural, when
 from delivery.alerts import send_ops_alert
 from delivery.queues import enqueue_probe
 from webhooks.models import CircuitState, Endpoint

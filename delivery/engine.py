@@ -37,8 +37,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from daraja.masking import redact_url, redact_urls
-from daraja.request_context import flow_context
+from daraja.core.masking import redact_url, redact_urls
+from daraja.core.request_context import flow_context
 from delivery import lifecycle
 from delivery.circuit import (
     Gate,

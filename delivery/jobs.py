@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daraja.request_context import flow_context
+from daraja.core.request_context import flow_context
 from delivery import engine, lifecycle
 from delivery.models import Delivery
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 
-from daraja.bulk import insert_rows
+from daraja.core.bulk import insert_rows
 from delivery import lifecycle
 from delivery.errors import error_summary_of
 from delivery.models import Delivery, DeliveryAttempt

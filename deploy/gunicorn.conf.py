@@ -38,7 +38,7 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus pid=%(p)s rid=%({x-reques
 _log_format = os.environ.get("LOG_FORMAT", "human").lower()
 _log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
 _handler = {
-    "()": "daraja.logging.ConsoleHandler",
+    "()": "daraja.core.logging.ConsoleHandler",
     "formatter": "json" if _log_format == "json" else "human",
     "filters": ["flow_context", "mask_personal_data"],
 }
@@ -46,12 +46,12 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "flow_context": {"()": "daraja.logging.FlowContextFilter"},
-        "mask_personal_data": {"()": "daraja.logging.MaskPersonalDataFilter"},
+        "flow_context": {"()": "daraja.core.logging.FlowContextFilter"},
+        "mask_personal_data": {"()": "daraja.core.logging.MaskPersonalDataFilter"},
     },
     "formatters": {
-        "human": {"()": "daraja.logging.HumanFormatter"},
-        "json": {"()": "daraja.logging.JsonLineFormatter"},
+        "human": {"()": "daraja.core.logging.HumanFormatter"},
+        "json": {"()": "daraja.core.logging.JsonLineFormatter"},
     },
     "handlers": {"console": _handler},
     "root": {"level": _log_level, "handlers": ["console"]},

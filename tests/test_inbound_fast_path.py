@@ -172,7 +172,7 @@ def test_the_inbound_door_runs_the_settings_middleware_without_the_browser_only_
     assert kept == [
         path for path in settings.MIDDLEWARE if path not in inbound_wsgi.INBOUND_SKIPPED_MIDDLEWARE
     ]
-    assert "daraja.request_context.RequestIdMiddleware" in kept
+    assert "daraja.core.request_context.RequestIdMiddleware" in kept
     assert "django.middleware.security.SecurityMiddleware" in kept
     assert "django.middleware.common.CommonMiddleware" in kept
     # every name skipped is one the settings use: a renamed middleware is noticed here, not in production

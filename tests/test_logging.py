@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from daraja.logging import MaskPersonalDataFilter
-from daraja.masking import mask_phone_numbers
+from daraja.core.logging import MaskPersonalDataFilter
+from daraja.core.masking import mask_phone_numbers
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
 

@@ -38,7 +38,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from daraja.bound_sql import bound_cursor
+from daraja.core.bound_sql import bound_cursor
 from delivery.models import Delivery, new_webhook_id
 from delivery.wakeup import wake_on_commit
 from webhooks.duplicates import RepeatKey

@@ -16,7 +16,7 @@ import json
 import math
 from typing import Any
 
-from daraja.masking import mask_phone_numbers
+from daraja.core.masking import mask_phone_numbers
 from webhooks.mpesa import mask_phone
 
 # Headers kept with a callback: enough to tell where it came from, nothing sensitive.

@@ -8,7 +8,7 @@ from functools import cache
 from django.db import connection
 from django.db.models import JSONField, Q, QuerySet
 
-from daraja.bound_sql import fetchall_checked
+from daraja.core.bound_sql import fetchall_checked
 from webhooks.models import MAIN_DESTINATION, Callback, Endpoint, Merchant
 
 

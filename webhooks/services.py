@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from daraja.bulk import insert_rows
+from daraja.core.bulk import insert_rows
 from delivery.circuit import circuit_close
 from delivery.models import Delivery
 from delivery.services import deliveries_create, endpoint_release_waiting

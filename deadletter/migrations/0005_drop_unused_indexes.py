@@ -6,7 +6,7 @@
 
 from django.db import migrations
 
-from daraja.migration_ops import DropFieldIndexesSafely
+from daraja.core.migration_ops import DropFieldIndexesSafely
 
 
 class Migration(migrations.Migration):

@@ -3,11 +3,11 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from daraja.migration_ops import AddIndexSafely, DropFieldIndexesSafely
+from daraja.core.migration_ops import AddIndexSafely, DropFieldIndexesSafely
 
 
 class Migration(migrations.Migration):
-    # Indexes are built and dropped CONCURRENTLY on Postgres (daraja.migration_ops), outside a transaction;
+    # Indexes are built and dropped CONCURRENTLY on Postgres (daraja.core.migration_ops), outside a transaction;
     # the new columns are nullable or have a constant default, which Postgres adds without rewriting the table.
     atomic = False
 

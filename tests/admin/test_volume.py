@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deadletter.management.commands.generate_volume import generate_volume
+from daraja.management.commands.generate_volume import generate_volume
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
 from webhooks.models import Callback, Endpoint

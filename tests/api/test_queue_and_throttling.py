@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from daraja.api.throttling import parse_rate
+from daraja.relay_api.throttling import parse_rate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -71,7 +71,7 @@ def test_gunicorn_config_names_an_importable_app():
     config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
     module = config["wsgi_app"].split(":")[0]
     assert importlib.util.find_spec(module) is not None
-    assert config["logconfig_dict"]["handlers"]["console"]["()"] == "daraja.logging.ConsoleHandler"
+    assert config["logconfig_dict"]["handlers"]["console"]["()"] == "daraja.core.logging.ConsoleHandler"
 
 
 def test_gunicorn_s_control_socket_is_the_relay_s_own(tmp_path, monkeypatch):

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from daraja.logging import (
+from daraja.core.logging import (
     FlowContextFilter,
     HumanFormatter,
     JsonLineFormatter,
     MaskPersonalDataFilter,
     redact,
 )
-from daraja.request_context import flow_context
+from daraja.core.request_context import flow_context
 from tests.helpers import inbound_path, post_callback
 from tests.support import Reply, run_worker
 

@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from daraja.management.commands.prune import prunable_callbacks, prune_batch
 from deadletter.models import DeadLetter
-from delivery.management.commands.prune import prunable_callbacks, prune_batch
 from delivery.models import Delivery, DeliveryAttempt
 from tests.ops import rows
 from tests.ops.live import REPO

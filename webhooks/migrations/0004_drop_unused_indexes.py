@@ -12,7 +12,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from daraja.migration_ops import DropFieldIndexesSafely
+from daraja.core.migration_ops import DropFieldIndexesSafely
 
 
 class Migration(migrations.Migration):

@@ -8,7 +8,7 @@ inbound door's INSERTs), hence ``atomic = False``; docs/operations.md,
 import django.db.models.deletion
 from django.db import migrations, models
 
-from daraja.migration_ops import AddIndexSafely
+from daraja.core.migration_ops import AddIndexSafely
 
 
 class Migration(migrations.Migration):

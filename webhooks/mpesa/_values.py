@@ -14,7 +14,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-from daraja.masking import mask_phone_numbers
+from daraja.core.masking import mask_phone_numbers
 
 from ._shape import text
 
