@@ -326,7 +326,7 @@ SPECTACULAR_SETTINGS = {
     ],
     # Served from our own static files (drf-spectacular-sidecar), never from a CDN.
     "ENUM_NAME_OVERRIDES": {
-        "ErrorCategoryEnum": "delivery.policy.ErrorCategory.choices",
+        "ErrorCategoryEnum": "daraja.core.error_categories.ErrorCategory.choices",
         "DeliveryStatusEnum": "daraja.relay_api.callback_serializers.DELIVERY_STATUS_CHOICES",
         "PriorityEnum": "daraja.relay_api.destination_serializers.PRIORITY_NAMES",
         "CallbackKindEnum": "webhooks.models.KIND_CHOICES",

@@ -2,9 +2,7 @@
 
 from django.db import models
 
-from delivery.models import Delivery
-from delivery.policy import ErrorCategory
-from webhooks.models import Callback, Endpoint
+from daraja.core.error_categories import ErrorCategory
 
 
 class DeadLetter(models.Model):
@@ -18,9 +16,9 @@ class DeadLetter(models.Model):
         RETRIED = "retried", "Retried"
         PURGED = "purged", "Purged"
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="dead_letters")
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="dead_letters")
-    callback = models.ForeignKey(Callback, on_delete=models.CASCADE, related_name="dead_letters")
+    delivery = models.ForeignKey("delivery.Delivery", on_delete=models.CASCADE, related_name="dead_letters")
+    endpoint = models.ForeignKey("webhooks.Endpoint", on_delete=models.PROTECT, related_name="dead_letters")
+    callback = models.ForeignKey("webhooks.Callback", on_delete=models.CASCADE, related_name="dead_letters")
     error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, db_index=True)
     last_error = models.TextField(blank=True)
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)

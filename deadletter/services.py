@@ -1,41 +1,36 @@
-"""The dead-letter queue's writes: park a delivery that gave up, retry it, purge it."""
+"""The dead-letter queue's writes: resolve a letter for a retry, purge letters.
+
+A letter is opened by ``delivery.lifecycle`` when a delivery gives up, and a
+retry is driven by ``delivery.services.dead_letters_retry`` (it reopens the
+delivery); this app only keeps the letters."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
-from django.db import transaction
 from django.utils import timezone
 
 from deadletter.models import DeadLetter
-from delivery.lifecycle import reopen_dead
 
 logger = logging.getLogger(__name__)
 
 
-def dead_letters_retry(*, dead_letter_ids: Iterable[int]) -> int:
-    """Start a fresh attempt cycle for each open dead letter; returns how many were queued.
+def dead_letter_resolve_for_retry(dead_letter_id: int) -> int | None:
+    """Resolve an open dead letter as retried; returns its delivery's id, or ``None`` if it was not open.
 
-    The delivery keeps its ``webhook-id`` (so the receiver can de-duplicate),
-    goes back to pending with a new cycle of the endpoint's max attempts,
-    and is queued at its priority after commit. Letters already resolved —
-    by another person a moment ago, say — are skipped, not retried twice.
+    Call inside the transaction that reopens the delivery
+    (``delivery.services.dead_letters_retry``), so a letter is never
+    resolved without its delivery going back in the queue. A letter
+    resolved a moment ago, by another person say, gives ``None``.
     """
-    retried = 0
-    for dead_letter_id in dead_letter_ids:
-        with transaction.atomic():
-            now = timezone.now()
-            resolved = DeadLetter.objects.filter(pk=dead_letter_id, resolved_at__isnull=True).update(
-                resolved_at=now, resolution=DeadLetter.Resolution.RETRIED, updated_at=now
-            )
-            if not resolved:
-                continue
-            delivery_id = DeadLetter.objects.values_list("delivery_id", flat=True).get(pk=dead_letter_id)
-            if reopen_dead(delivery_id):
-                retried += 1
-    logger.info("🔁 Dead-letter retry: %d deliveries back in the queue", retried)
-    return retried
+    now = timezone.now()
+    resolved = DeadLetter.objects.filter(pk=dead_letter_id, resolved_at__isnull=True).update(
+        resolved_at=now, resolution=DeadLetter.Resolution.RETRIED, updated_at=now
+    )
+    if not resolved:
+        return None
+    return DeadLetter.objects.values_list("delivery_id", flat=True).get(pk=dead_letter_id)
 
 
 def dead_letters_purge(*, dead_letter_ids: Iterable[int]) -> int:

@@ -5,7 +5,7 @@ Built from table names and integers only (never from input); every value is a pa
 
 from __future__ import annotations
 
-from webhooks.priorities import Priority
+from delivery.priority import Priority
 
 _IN_FLIGHT = """
     SELECT endpoint_id, COUNT(*) AS n FROM {delivery}

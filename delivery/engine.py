@@ -50,6 +50,7 @@ from delivery.circuit import (
 from delivery.destinations import DestinationRefused, check_destination
 from delivery.lifecycle import AttemptRecord, Claim
 from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings, decide_attempt
+from delivery.priority import Priority
 from delivery.selectors import in_flight
 from delivery.sender import SendRequest, process_sender
 from delivery.services import endpoint_release_waiting
@@ -57,7 +58,6 @@ from delivery.signing import standard_webhook_headers
 from delivery.transport import TransportResult
 from delivery.wakeup import WAKE_KEY_SECONDS, help_wanted, keep_awake, let_wakeups_through, wake_at, wake_now
 from webhooks.models import Endpoint
-from webhooks.priorities import Priority
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from delivery.policy import ErrorCategory
+from daraja.core.error_categories import ErrorCategory
 
 # delivery.sender's own phrasings (and aiohttp's, for rows written before they existed).
 _CONNECT = re.compile(r"connection to (?P<host>\[?[^\s:\]]+\]?):(?P<port>\d+) failed: (?P<reason>.+)", re.I)

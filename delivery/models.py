@@ -8,9 +8,8 @@ import uuid
 
 from django.db import models
 
-from delivery.policy import ErrorCategory
-from webhooks.models import Callback, Endpoint
-from webhooks.priorities import Priority, PriorityReason
+from daraja.core.error_categories import ErrorCategory
+from delivery.priority import Priority, PriorityReason
 
 
 def new_webhook_id() -> str:
@@ -27,8 +26,8 @@ class Delivery(models.Model):
         DEAD = "dead", "Dead-lettered"
         HELD = "held", "Held (endpoint paused or circuit open)"
 
-    callback = models.ForeignKey(Callback, on_delete=models.CASCADE, related_name="deliveries")
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="deliveries")
+    callback = models.ForeignKey("webhooks.Callback", on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey("webhooks.Endpoint", on_delete=models.PROTECT, related_name="deliveries")
     webhook_id = models.CharField(max_length=40, unique=True, default=new_webhook_id, editable=False)
     # No single-column indexes on status, priority or next_attempt_at: the partial claim index and
     # delivery_due_idx below serve every query that filters on them (docs/operations.md, "Indexes").

@@ -27,19 +27,7 @@ from datetime import UTC, datetime
 
 from django.db import models
 
-
-class ErrorCategory(models.TextChoices):
-    NETWORK = "network", "Network"
-    TIMEOUT = "timeout", "Timeout"
-    SERVER_ERROR = "server_error", "Server error (5xx)"
-    CLIENT_ERROR = "client_error", "Client error (4xx)"
-    RATE_LIMITED = "rate_limited", "Rate limited (429)"
-    AUTHENTICATION = "authentication", "Authentication (401/403)"
-    REDIRECT = "redirect", "Redirect (3xx)"
-    UNEXPECTED_STATUS = "unexpected_status", "Unexpected status"
-    INVALID_RESPONSE = "invalid_response", "Invalid response"
-    GONE = "gone", "Gone (410): endpoint paused"
-    DESTINATION_REFUSED = "destination_refused", "Destination refused (private address)"
+from daraja.core.error_categories import ErrorCategory
 
 
 class Strategy(enum.Enum):

@@ -15,7 +15,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from webhooks.priorities import Priority
+from delivery.priority import Priority
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 from delivery.lifecycle import WAITING_STATUSES
 from delivery.models import Delivery
+from delivery.priority import Priority
 from delivery.queues import delivery_queues, redis_connection
 from webhooks.models import CircuitState, Endpoint
-from webhooks.priorities import Priority
 
 
 def redis_queue_counts() -> dict:

@@ -1,21 +1,23 @@
-"""Writes on deliveries that callers outside the engine make: create, retry now, release waiting ones."""
+"""Writes on deliveries made outside the engine: create, retry now, release held ones, retry dead letters."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 
 from daraja.core.bulk import insert_rows
+from deadletter.services import dead_letter_resolve_for_retry
 from delivery import lifecycle
 from delivery.errors import error_summary_of
 from delivery.models import Delivery, DeliveryAttempt
+from delivery.priority import PriorityDecision
 from delivery.wakeup import wake_on_commit
 from webhooks.models import Callback, CircuitState, Endpoint
-from webhooks.priorities import PriorityDecision
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +141,21 @@ def endpoint_try_now(endpoint: Endpoint) -> TryNowResult:
     return TryNowResult(
         False, f"Tried {endpoint.user_id} again: still no answer ({reason}). {describe_circuit(endpoint)}"
     )
+
+
+def dead_letters_retry(*, dead_letter_ids: Iterable[int]) -> int:
+    """Start a fresh attempt cycle for each open dead letter; returns how many were queued.
+
+    The delivery keeps its ``webhook-id`` (so the receiver can de-duplicate),
+    goes back to pending with a new cycle of the endpoint's max attempts,
+    and is queued at its priority after commit. Letters already resolved —
+    by another person a moment ago, say — are skipped, not retried twice.
+    """
+    retried = 0
+    for dead_letter_id in dead_letter_ids:
+        with transaction.atomic():
+            delivery_id = dead_letter_resolve_for_retry(dead_letter_id)
+            if delivery_id is not None and lifecycle.reopen_dead(delivery_id):
+                retried += 1
+    logger.info("🔁 Dead-letter retry: %d deliveries back in the queue", retried)
+    return retried

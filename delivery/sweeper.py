@@ -35,10 +35,10 @@ from redis.exceptions import LockError, RedisError
 
 from delivery import lifecycle
 from delivery.models import Delivery
+from delivery.priority import Priority
 from delivery.queues import FAILED_JOB_TTL, delivery_queue, enqueue_probe, redis_connection
 from delivery.wakeup import Woken, wake_now
 from webhooks.models import CircuitState, Endpoint
-from webhooks.priorities import Priority
 
 logger = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from delivery.priority import Priority
 from delivery.queues import FAILED_JOB_TTL, delivery_queue, next_whole_second, redis_connection
-from webhooks.priorities import Priority
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,9 @@ import pytest
 from django.utils import timezone
 
 from deadletter.models import DeadLetter
-from deadletter.services import dead_letters_retry
 from delivery.circuit import describe_circuit
 from delivery.models import Delivery, DeliveryAttempt
-from delivery.services import endpoint_try_now
+from delivery.services import dead_letters_retry, endpoint_try_now
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
 from webhooks.models import CircuitState, Endpoint

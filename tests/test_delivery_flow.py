@@ -4,9 +4,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from deadletter.models import DeadLetter
-from deadletter.services import dead_letters_retry
 from delivery.engine import deliver_one
 from delivery.models import Delivery, DeliveryAttempt
+from delivery.services import dead_letters_retry
 from tests.helpers import post_callback, stk_body
 from tests.support import Reply, free_port, run_worker
 

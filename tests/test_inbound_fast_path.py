@@ -19,10 +19,10 @@ from django.conf import settings
 from daraja import inbound_wsgi
 from daraja.wsgi import application
 from delivery.models import Delivery
+from delivery.priority import Priority
 from tests.helpers import stk_body
 from webhooks import group_write
 from webhooks.models import Endpoint, Merchant
-from webhooks.priorities import Priority
 from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
 from webhooks.services import (
     endpoint_create_or_update,

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from daraja.core.error_categories import ErrorCategory
 from delivery.policy import (
     AttemptOutcome,
-    ErrorCategory,
     RetrySettings,
     backoff_delay,
     categorize_status,

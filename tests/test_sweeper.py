@@ -8,13 +8,13 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from delivery.models import Delivery
+from delivery.priority import Priority
 from delivery.queues import delivery_queue, delivery_queues, redis_connection
 from delivery.sweeper import GATE_KEY, LOCK_KEY, SweepResult, deliveries_sweep, sweeper_totals
 from delivery.worker import DeliveryWorker
 from tests.helpers import post_callback
 from tests.support import free_port, run_worker
 from webhooks.models import CircuitState, Endpoint
-from webhooks.priorities import Priority
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,11 +14,11 @@ from rq.registry import ScheduledJobRegistry
 
 from delivery.jobs import drain_deliveries
 from delivery.models import Delivery
+from delivery.priority import Priority
 from delivery.queues import delivery_queue, delivery_queues, redis_connection
 from delivery.wakeup import DRAIN_JOB, Woken, wake_at, wake_key, wake_now, waker
 from tests.helpers import post_callback
 from tests.support import run_worker
-from webhooks.priorities import Priority
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent

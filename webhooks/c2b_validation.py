@@ -24,14 +24,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from daraja.core.error_categories import ErrorCategory
 from delivery.models import Delivery
-from delivery.policy import AttemptDecision, AttemptOutcome, ErrorCategory, RetrySettings
+from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings
+from delivery.priority import Priority, PriorityReason
 from delivery.sending import attempt_send
 from delivery.transport import TransportResult
 from webhooks.models import Callback, Endpoint, Merchant, ValidationFallback
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.mpesa.kinds import C2B_KINDS
-from webhooks.priorities import Priority, PriorityReason
 from webhooks.services import callback_create
 
 logger = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
+from delivery.priority import Priority
 from webhooks.inbound_tokens import contains_forbidden_word, generate_inbound_token
 from webhooks.mpesa import CallbackKind
 from webhooks.mpesa.kinds import kind_label
-from webhooks.priorities import Priority
 from webhooks.signing_secrets import generate_signing_secret
 
 user_id_validator = RegexValidator(

@@ -1,50 +1,14 @@
-"""Delivery priorities and how a callback's priority is chosen."""
+"""How a callback's delivery priority is chosen (the levels themselves are ``delivery.priority``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import models
-
+from delivery.priority import Priority, PriorityDecision, PriorityReason
 from webhooks.mpesa import CallbackFacts, CallbackKind
 from webhooks.mpesa.kinds import INFORMATIONAL_KINDS
 
-
-class Priority(models.IntegerChoices):
-    """The original design's levels; each has its own RQ queue named after it."""
-
-    URGENT = 20, "Urgent"
-    HIGH = 10, "High"
-    NORMAL = 5, "Normal"
-    LOW = 1, "Low"
-
-    @property
-    def queue_name(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def from_name(cls, name: str) -> Priority:
-        """``"urgent"`` → ``Priority.URGENT``; raises ``ValueError`` naming the choices otherwise."""
-        try:
-            return cls[name.upper()]
-        except KeyError:
-            choices = ", ".join(p.name.lower() for p in cls)
-            raise ValueError(f"unknown priority {name!r}: choose one of {choices}") from None
-
-
-class PriorityReason(models.TextChoices):
-    """Which rule chose a delivery's priority (shown on the delivery record)."""
-
-    ENDPOINT_DEFAULT = "endpoint_default", "Endpoint default"
-    OVERRIDE = "override", "Explicit override"
-    FAILED_PAYMENT = "failed_payment", "Failed payment"
-    HIGH_VALUE = "high_value", "High-value payment"
-    INFORMATIONAL = "informational", "Informational callback"
-    C2B_VALIDATION = "c2b_validation", "C2B validation (answered at once)"
-
-
-# Kinds that move money: a failure among these is what the original design calls critical.
+# Kinds that move money: a failure among these is critical to the merchant, so it may go first.
 PAYMENT_KINDS = frozenset(
     {
         CallbackKind.STK_CALLBACK,
@@ -56,12 +20,6 @@ PAYMENT_KINDS = frozenset(
         CallbackKind.REVERSAL_RESULT,
     }
 )
-
-
-@dataclass(frozen=True)
-class PriorityDecision:
-    priority: Priority
-    reason: PriorityReason
 
 
 def choose_priority(

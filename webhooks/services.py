@@ -17,6 +17,7 @@ from django.utils import timezone
 from daraja.core.bulk import insert_rows
 from delivery.circuit import circuit_close
 from delivery.models import Delivery
+from delivery.priority import Priority, PriorityDecision
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
 from webhooks.group_commit import GroupCommitter
@@ -24,7 +25,7 @@ from webhooks.group_write import callbacks_write, deliveries_of
 from webhooks.inbound_tokens import generate_inbound_token
 from webhooks.models import MAIN_DESTINATION, Callback, CircuitState, Endpoint, Merchant, storable_amount
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
-from webhooks.priorities import Priority, PriorityDecision, choose_priority
+from webhooks.priorities import choose_priority
 from webhooks.selectors import main_destination
 from webhooks.signing_secrets import generate_signing_secret
 

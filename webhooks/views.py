@@ -18,10 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from daraja.core.api_errors import error_response
+from delivery.priority import Priority
 from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts, validating_destination
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
-from webhooks.priorities import Priority
 from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
 from webhooks.services import callback_receive
 from webhooks.sources import client_address, in_networks

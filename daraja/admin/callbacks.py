@@ -18,8 +18,8 @@ from daraja.admin.deliveries import (
 )
 from daraja.admin.tools import UserIdFilter
 from delivery.models import Delivery
+from delivery.priority import Priority
 from webhooks.models import Callback
-from webhooks.priorities import Priority
 
 
 class DeliveryStatusFilter(admin.SimpleListFilter):

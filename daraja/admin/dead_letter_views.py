@@ -20,10 +20,11 @@ from django.utils.translation import ngettext
 
 from daraja.admin.deliveries import warn_about_blocked_endpoints
 from daraja.admin.tools import log_admin_action
+from daraja.core.error_categories import ErrorCategory
 from deadletter.analysis import failure_breakdown
 from deadletter.models import DeadLetter
-from deadletter.services import dead_letters_purge, dead_letters_retry
-from delivery.policy import ErrorCategory
+from deadletter.services import dead_letters_purge
+from delivery.services import dead_letters_retry
 from webhooks.mpesa.kinds import KIND_LABEL_CHOICES
 
 ANALYSIS_WINDOWS = ((24, "Last 24 hours"), (7 * 24, "Last 7 days"))

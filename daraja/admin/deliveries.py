@@ -17,11 +17,10 @@ from daraja.admin.dead_letter_queries import quoted_ids_condition
 from daraja.admin.tools import DestinationFilter, ObjectActionsMixin, UserIdFilter, log_admin_action
 from daraja.core.humanize import plural, when
 from deadletter.models import DeadLetter
-from deadletter.services import dead_letters_retry
 from delivery.circuit import describe_circuit
 from delivery.errors import error_summary_of
 from delivery.models import Delivery, DeliveryAttempt
-from delivery.services import deliveries_retry_now
+from delivery.services import dead_letters_retry, deliveries_retry_now
 from webhooks.models import CircuitState, Endpoint
 from webhooks.mpesa.kinds import KIND_LABEL_CHOICES
 

@@ -16,6 +16,7 @@ from daraja.admin.destination_state import KIND_CHOICES, delivery_state, kinds_t
 from daraja.admin.tools import ObjectActionsMixin, log_admin_action
 from daraja.core.humanize import plural
 from daraja.core.masking import redact_url
+from delivery.priority import Priority
 from delivery.selectors import endpoints_with_held_counts
 from delivery.services import endpoint_try_now
 from webhooks.inbound import parse_json_object
@@ -27,7 +28,6 @@ from webhooks.models import (
     user_id_validator,
     validate_no_forbidden_word,
 )
-from webhooks.priorities import Priority
 from webhooks.services import (
     ENDPOINT_SETTINGS,
     callback_receive,

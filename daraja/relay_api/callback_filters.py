@@ -7,8 +7,8 @@ from django.db.models import Exists, OuterRef
 
 from daraja.relay_api.filters import DateTimeFilter
 from delivery.models import Delivery
+from delivery.priority import Priority
 from webhooks.models import KIND_CHOICES, Callback
-from webhooks.priorities import Priority
 from webhooks.selectors import callbacks_matching
 
 

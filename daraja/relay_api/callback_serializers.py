@@ -5,10 +5,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from daraja.core.error_categories import ErrorCategory
 from daraja.relay_api.destination_serializers import PriorityField
 from delivery.errors import error_summary
 from delivery.models import Delivery, DeliveryAttempt
-from delivery.policy import ErrorCategory
 from webhooks.models import Callback
 
 DELIVERY_STATUS_CHOICES = Delivery.Status.choices

@@ -5,9 +5,9 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from daraja.core.error_categories import ErrorCategory
 from daraja.relay_api.filters import DateTimeFilter, HttpStatusFilter
 from deadletter.models import DeadLetter
-from delivery.policy import ErrorCategory
 from webhooks.models import KIND_CHOICES
 
 

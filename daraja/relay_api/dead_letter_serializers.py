@@ -5,11 +5,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from daraja.core.error_categories import ErrorCategory
 from daraja.relay_api.callback_serializers import DeliveryWithAttemptsSerializer, blank_or
 from daraja.relay_api.dead_letter_filters import DeadLetterState
 from deadletter.models import DeadLetter
 from delivery.errors import error_summary
-from delivery.policy import ErrorCategory
 from webhooks.models import KIND_CHOICES
 
 # Most ids one bulk request may name.

@@ -33,7 +33,8 @@ from daraja.relay_api.schema import error_response
 from daraja.relay_api.views import ApiViewSet, Conflict
 from deadletter.analysis import failure_breakdown
 from deadletter.models import DeadLetter
-from deadletter.services import dead_letters_purge, dead_letters_retry
+from deadletter.services import dead_letters_purge
+from delivery.services import dead_letters_retry
 
 WINDOW_PATTERN = r"^([1-9][0-9]{0,3})([hd])$"
 MAX_WINDOW = timedelta(days=90)

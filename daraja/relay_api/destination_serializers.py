@@ -17,10 +17,10 @@ from redis.exceptions import RedisError
 from rest_framework import serializers
 
 from daraja.core.masking import redact_url
+from delivery.priority import Priority
 from delivery.selectors import in_flight
 from webhooks.models import Endpoint, Merchant, user_id_validator, validate_no_forbidden_word
 from webhooks.mpesa import CallbackKind
-from webhooks.priorities import Priority
 
 PRIORITY_NAMES = [priority.queue_name for priority in Priority]
 

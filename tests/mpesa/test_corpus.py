@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from delivery.priority import Priority
 from webhooks.mpesa import CallbackKind, extract_facts
-from webhooks.priorities import Priority, choose_priority
+from webhooks.priorities import choose_priority
 
 CORPUS = Path(__file__).resolve().parent / "payloads" / "corpus"
 SOURCES = json.loads((CORPUS / "sources.json").read_text(encoding="utf-8"))

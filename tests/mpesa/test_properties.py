@@ -13,10 +13,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from delivery.priority import Priority, PriorityReason
 from webhooks.mpesa import CallbackFacts, CallbackKind, detect_kind, extract_facts
 from webhooks.mpesa.facts import _extract
 from webhooks.mpesa.kinds import _detect
-from webhooks.priorities import PAYMENT_KINDS, Priority, PriorityReason, choose_priority
+from webhooks.priorities import PAYMENT_KINDS, choose_priority
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 SAMPLES = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(PAYLOADS.glob("*.json"))}

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
+from delivery.priority import Priority, PriorityReason
 from webhooks.models import Callback, Endpoint
-from webhooks.priorities import Priority, PriorityReason
 
 
 def days_ago(days: float) -> datetime:

@@ -19,12 +19,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from daraja.core.error_categories import ErrorCategory
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
-from delivery.policy import ErrorCategory
+from delivery.priority import Priority, PriorityReason
 from webhooks.models import Callback, Endpoint, Merchant
 from webhooks.mpesa import CallbackKind
-from webhooks.priorities import Priority, PriorityReason
 
 # (category, HTTP status, attempts made): how the generated dead letters gave up.
 FAILURES = [

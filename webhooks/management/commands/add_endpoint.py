@@ -8,9 +8,9 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from delivery.priority import Priority
 from webhooks.models import Endpoint, Merchant, ValidationFallback
 from webhooks.mpesa import CallbackKind
-from webhooks.priorities import Priority
 from webhooks.services import endpoint_create_or_update, merchant_rotate_inbound_token
 
 PRIORITY_NAMES = [p.name.lower() for p in Priority]
