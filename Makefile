@@ -42,10 +42,11 @@ manage: $(RUN_STAMP)
 test-deps: $(DEV_STAMP)
 	$(PY) tests/system_tools.py
 
-## test: lint, migrations check, then the whole suite against a real Redis and the configured database
+## test: lint, the layers contract, migrations check, then the whole suite against a real Redis and the configured database
 test: test-deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
@@ -57,6 +58,7 @@ bench: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)
 	$(PY) -m ruff check --fix .

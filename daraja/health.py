@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
+from daraja.api_keys import api_key_for
 from daraja.metrics.views import metrics_token_presented
-from daraja.relay_api.keys import api_key_for
 from deadletter.selectors import open_dead_letters
 from delivery.selectors import (
     delivery_priority_counts,

@@ -9,7 +9,7 @@ class ApiKey(models.Model):
     """A key an integrator sends as ``Authorization: Bearer <key>``.
 
     Only a lookup prefix and a SHA-256 digest of the key are stored (see
-    ``daraja.relay_api.keys``); the key itself is shown once, when it is created.
+    ``daraja.api_keys``); the key itself is shown once, when it is created.
     A key without ``user_id`` is an operator key and sees every user's data;
     a key with one is a merchant key and sees that user's data alone.
     Revoked keys stay as history and never authenticate again.

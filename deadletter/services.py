@@ -1,19 +1,46 @@
-"""The dead-letter queue's writes: resolve a letter for a retry, purge letters.
+"""The dead-letter queue's writes: open letters, resolve one for a retry, purge letters.
 
-A letter is opened by ``delivery.lifecycle`` when a delivery gives up, and a
+Letters are opened when ``delivery.lifecycle`` records deliveries that gave up; a
 retry is driven by ``delivery.services.dead_letters_retry`` (it reopens the
 delivery); this app only keeps the letters."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.utils import timezone
 
 from deadletter.models import DeadLetter
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """A delivery that gave up, as the dead letter opened for it records it."""
+
+    delivery_id: int
+    endpoint_id: int
+    callback_id: int
+    error_category: str
+    last_error: str
+    last_response_status: int | None
+    attempts: int
+    dead_at: datetime
+
+
+def dead_letters_open(gave_up: Sequence[GaveUp]) -> None:
+    """Open a dead letter for each delivery that gave up, in one INSERT.
+
+    Call inside the transaction that records the deliveries' death
+    (``delivery.lifecycle.record_attempts``), so a dead delivery always has
+    its open letter and a rolled-back flush leaves none.
+    """
+    if gave_up:
+        DeadLetter.objects.bulk_create([DeadLetter(**vars(letter)) for letter in gave_up])
 
 
 def dead_letter_resolve_for_retry(dead_letter_id: int) -> int | None:

@@ -33,7 +33,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from deadletter.models import DeadLetter
+from deadletter.services import GaveUp, dead_letters_open
 from delivery.claim_sql import due_candidates_sql
 from delivery.models import Delivery, DeliveryAttempt
 from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings
@@ -455,9 +455,9 @@ def _write(records: Sequence[AttemptRecord]) -> None:
     if updated != len(records):
         raise LeaseLost(f"{len(records) - updated} of {len(records)} deliveries are no longer held")
     dead = [record for record in records if record.decision.outcome == AttemptOutcome.DEAD_LETTERED]
-    DeadLetter.objects.bulk_create(
+    dead_letters_open(
         [
-            DeadLetter(
+            GaveUp(
                 delivery_id=record.claim.delivery_id,
                 endpoint_id=record.claim.endpoint.pk,
                 callback_id=record.claim.callback_id,

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from daraja.relay_api.keys import api_key_create
+from daraja.api_keys import api_key_create
 from deadletter.models import DeadLetter
 from delivery.models import Delivery
 from tests.helpers import post_callback

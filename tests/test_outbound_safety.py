@@ -438,7 +438,7 @@ def test_malformed_destinations_are_a_validation_error_not_a_crash(url):
 def test_circuit_state_held_and_in_flight_are_visible_in_health_and_the_api(
     client, endpoint_factory, settings
 ):
-    from daraja.relay_api.keys import api_key_create
+    from daraja.api_keys import api_key_create
 
     endpoint = endpoint_factory(user_id="shop1")
     Endpoint.objects.filter(pk=endpoint.pk).update(circuit_state=CircuitState.OPEN, consecutive_failures=5)

@@ -3,8 +3,8 @@
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from daraja.api_keys import api_keys_revoke
 from daraja.models import ApiKey
-from daraja.relay_api.keys import api_keys_revoke
 
 
 class KeyStateFilter(admin.SimpleListFilter):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from daraja.relay_api.keys import api_key_for, api_key_touch
+from daraja.api_keys import api_key_for, api_key_touch
 
 # Longer than any key we issue; anything longer is refused before it is hashed.
 MAX_KEY_LENGTH = 200

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from daraja.relay_api.keys import api_key_create
+from daraja.api_keys import api_key_create
 from delivery.models import Delivery
 from tests.helpers import post_callback, stk_body
 from tests.support import run_worker

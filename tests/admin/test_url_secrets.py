@@ -13,7 +13,7 @@ import threading
 import pytest
 from django.test import Client
 
-from daraja.relay_api.keys import api_key_create
+from daraja.api_keys import api_key_create
 from deadletter.models import DeadLetter
 from delivery.models import DeliveryAttempt
 from tests.helpers import post_callback

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from daraja.relay_api.keys import api_key_create
+from daraja.api_keys import api_key_create
 from tests.helpers import post_callback, stk_body
 from tests.support import Reply
 

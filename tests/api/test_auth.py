@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from daraja.api_keys import api_keys_revoke
 from daraja.models import ApiKey
-from daraja.relay_api.keys import api_keys_revoke
 from tests.api.conftest import KeyedClient
 
 pytestmark = pytest.mark.django_db(transaction=True)

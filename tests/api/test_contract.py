@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from daraja.relay_api.keys import api_key_create
+from daraja.api_keys import api_key_create
 from daraja.wsgi import application
 from deadletter.models import DeadLetter
 from delivery import destinations

@@ -5,7 +5,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from daraja.relay_api.keys import api_key_create
+from daraja.api_keys import api_key_create
 from webhooks.models import Endpoint
 
 
