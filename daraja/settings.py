@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from daraja.core.logging import LOG_FORMATS, logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -354,35 +356,18 @@ DEAD_LETTER_RETENTION_DAYS = env.int("DEAD_LETTER_RETENTION_DAYS", default=90)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-# "human": the original design's lines; "json": one JSON object per line with the request/delivery id.
+# "human": one readable line per record; "json": one JSON object per line with the request/delivery id.
 LOG_FORMAT = env.str("LOG_FORMAT", default="human").lower()
-if LOG_FORMAT not in ("human", "json"):
+if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'human' or 'json', not {LOG_FORMAT!r}.")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "flow_context": {"()": "daraja.core.logging.FlowContextFilter"},
-        "mask_personal_data": {"()": "daraja.core.logging.MaskPersonalDataFilter"},
-    },
-    # Both formatters mask phone numbers and cut secrets from the finished line (tracebacks included).
-    "formatters": {
-        "human": {"()": "daraja.core.logging.HumanFormatter"},
-        "json": {"()": "daraja.core.logging.JsonLineFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "()": "daraja.core.logging.ConsoleHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["flow_context", "mask_personal_data"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
+LOGGING = logging_config(
+    log_format=LOG_FORMAT,
+    level=LOG_LEVEL,
+    loggers={
         "django.db.backends": {"level": "INFO"},
         # RQ logs every job's arguments at INFO; ours are ids only, but keep its chatter down.
         "rq.worker": {"level": env.str("RQ_LOG_LEVEL", default="WARNING")},
         # django-axes announces its settings at every start (each manage.py command too); lockouts warn.
         "axes.apps": {"level": "WARNING"},
     },
-}
+)
