@@ -314,24 +314,28 @@ def callback_build(item: ReceivedCallback) -> Callback:
     )
 
 
-# Fields an operator may set on a destination, with their model names.
-ENDPOINT_SETTINGS = (
-    "url",
-    "kinds",
-    "default_priority",
+# How hard the relay tries to reach a destination: the retry policy, the timeout, the concurrency cap.
+DELIVERY_SETTINGS = (
     "max_attempts",
     "initial_delay_seconds",
     "backoff_multiplier",
     "max_delay_seconds",
     "timeout_seconds",
     "max_in_flight",
-    "is_active",
+)
+# What the integration API (and the admin, but for pausing) may change: where deliveries go, which
+# callback kinds, at which priority, how hard the relay tries, and whether the destination is paused.
+API_WRITABLE_SETTINGS = ("url", "kinds", "default_priority", *DELIVERY_SETTINGS, "is_active")
+# The M-Pesa specific settings, set with the add_endpoint command (the admin shows them read-only).
+MPESA_SETTINGS = (
     "priority_override",
     "use_payment_rules",
     "high_value_threshold",
     "validation_url",
     "validation_fallback",
 )
+# Every field an operator may set on a destination (``endpoint_create_or_update``), by model name.
+ENDPOINT_SETTINGS = (*API_WRITABLE_SETTINGS, *MPESA_SETTINGS)
 # Fields of the merchant's door.
 MERCHANT_SETTINGS = ("allow_legacy_path",)
 

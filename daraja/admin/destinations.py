@@ -29,7 +29,9 @@ from webhooks.models import (
 )
 from webhooks.priorities import Priority
 from webhooks.services import (
+    DELIVERY_SETTINGS,
     ENDPOINT_SETTINGS,
+    MPESA_SETTINGS,
     callback_receive,
     endpoint_create_or_update,
     endpoint_rotate_secret,
@@ -99,11 +101,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "held_deliveries",
         "circuit_opened_at",
         "circuit_next_probe_at",
-        "priority_override",
-        "use_payment_rules",
-        "high_value_threshold",
-        "validation_url",
-        "validation_fallback",
+        *MPESA_SETTINGS,
         "signing_secret_hint",
         "paused_reason",
         "paused_at",
@@ -133,27 +131,14 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 "to the dead-letter queue. Attempt 1 is immediate; each retry waits longer: the initial "
                 "delay, times the multiplier after every failure, never more than the max delay. "
                 "Deliveries over the max in flight wait their turn; no attempt is charged for waiting.",
-                "fields": (
-                    "max_attempts",
-                    "initial_delay_seconds",
-                    "backoff_multiplier",
-                    "max_delay_seconds",
-                    "timeout_seconds",
-                    "max_in_flight",
-                ),
+                "fields": DELIVERY_SETTINGS,
             },
         ),
         (
             "M-Pesa (set with the add_endpoint command)",
             {
                 "classes": ("collapse",),
-                "fields": (
-                    "priority_override",
-                    "use_payment_rules",
-                    "high_value_threshold",
-                    "validation_url",
-                    "validation_fallback",
-                ),
+                "fields": MPESA_SETTINGS,
             },
         ),
         ("Signing", {"fields": ("signing_secret_hint",)}),

@@ -21,6 +21,7 @@ from delivery.selectors import in_flight
 from webhooks.models import Endpoint, Merchant, user_id_validator, validate_no_forbidden_word
 from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
+from webhooks.services import API_WRITABLE_SETTINGS
 
 PRIORITY_NAMES = [priority.queue_name for priority in Priority]
 
@@ -39,20 +40,6 @@ class PriorityField(serializers.ChoiceField):
 
 
 KIND_NAMES = [kind.value for kind in CallbackKind]
-
-# Settings the API may write; all go through webhooks.services.endpoint_create_or_update.
-WRITABLE_SETTINGS = [
-    "url",
-    "kinds",
-    "default_priority",
-    "max_attempts",
-    "initial_delay_seconds",
-    "backoff_multiplier",
-    "max_delay_seconds",
-    "timeout_seconds",
-    "max_in_flight",
-    "is_active",
-]
 
 
 class KindsField(serializers.ListField):
@@ -99,7 +86,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         fields = [
             "user_id",
             "name",
-            *WRITABLE_SETTINGS,
+            *API_WRITABLE_SETTINGS,
             "priority_override",
             "use_payment_rules",
             "high_value_threshold",
@@ -123,8 +110,8 @@ class EndpointUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Endpoint
-        fields = WRITABLE_SETTINGS
-        extra_kwargs = {name: {"required": False} for name in WRITABLE_SETTINGS}
+        fields = list(API_WRITABLE_SETTINGS)  # written through webhooks.services.endpoint_create_or_update
+        extra_kwargs = {name: {"required": False} for name in API_WRITABLE_SETTINGS}
 
     def validate_url(self, value: str) -> str:
         # URLValidator lets a port above 65535 through, and reading it later raises ValueError.
@@ -144,7 +131,7 @@ class EndpointCreateSerializer(EndpointUpdateSerializer):
     )
 
     class Meta(EndpointUpdateSerializer.Meta):
-        fields = ["user_id", *WRITABLE_SETTINGS]
+        fields = ["user_id", *API_WRITABLE_SETTINGS]
         extra_kwargs = {
             **EndpointUpdateSerializer.Meta.extra_kwargs,
             "url": {"required": True},
@@ -176,7 +163,7 @@ class DestinationCreateSerializer(EndpointUpdateSerializer):
     )
 
     class Meta(EndpointUpdateSerializer.Meta):
-        fields = ["name", *WRITABLE_SETTINGS]
+        fields = ["name", *API_WRITABLE_SETTINGS]
         extra_kwargs = {
             **EndpointUpdateSerializer.Meta.extra_kwargs,
             "url": {"required": True},
