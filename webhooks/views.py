@@ -17,7 +17,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from daraja.core.api_errors import error_response
+from daraja.core.json_errors import drf_error_response
 from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts, validating_destination
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
@@ -118,7 +118,7 @@ def json_answer(status: int, data: dict) -> HttpResponse:
 
 
 def json_error(status: int, code: str, detail: str) -> HttpResponse:
-    """The project's error body (``daraja.core.api_errors``) without DRF."""
+    """The project's error body (``daraja.core.json_errors``) without DRF."""
     return json_answer(status, {"error": code, "detail": detail})
 
 
@@ -186,7 +186,9 @@ class TestPriorityView(PublicJSONView):
             raise Http404
         merchant = merchant_by_user_id(user_id)
         if merchant is None:
-            return error_response(404, "unknown_user", f"No merchant is registered with user id {user_id!r}.")
+            return drf_error_response(
+                404, "unknown_user", f"No merchant is registered with user id {user_id!r}."
+            )
         priority = Priority.from_name(level)
         raw_body = json.dumps(sample_stk_callback()).encode()
         kept = callback_receive(
