@@ -40,7 +40,7 @@ from webhooks.services import (
 from webhooks.signing_secrets import secret_hint
 from webhooks.views import sample_stk_callback
 
-PAUSE_PERMISSION = "deadletter.pause_endpoint"
+PAUSE_PERMISSION = "webhooks.pause_endpoint"
 SECRET_PAGE = "admin/webhooks/endpoint/secret_once.html"  # noqa: S105 - a template name
 
 
