@@ -127,7 +127,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and RQ ---------------------------------------------------------
-# REDIS_URL wins; otherwise the URL is built from the original design's REDIS_* variables.
+# REDIS_URL wins; otherwise the URL is built from REDIS_HOST, REDIS_PORT, REDIS_DB and REDIS_PASSWORD, so a
+# deployment that sets those separately needs no change.
 _redis_password = env.str("REDIS_PASSWORD", default="")
 REDIS_URL = env.str(
     "REDIS_URL",
@@ -150,7 +151,8 @@ RQ = {"WORKER_CLASS": "delivery.worker.DeliveryWorker"}
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Django refuses bodies over this before our view sees them; keep the two in step.
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
-# The original design's /test/priority endpoints; never on in production unless asked.
+# /test/priority/<user id>/<level> queues a sample callback at that priority, to try a setup out; never on in
+# production unless asked.
 ENABLE_TEST_ENDPOINTS = env.bool("ENABLE_TEST_ENDPOINTS", default=DEBUG)
 # A built-in receiver at /demo/receiver that verifies signatures: the README's first delivery goes there.
 ENABLE_DEMO_RECEIVER = env.bool("ENABLE_DEMO_RECEIVER", default=DEBUG)

@@ -12,7 +12,7 @@ from webhooks.mpesa.kinds import INFORMATIONAL_KINDS
 
 
 class Priority(models.IntegerChoices):
-    """The original design's levels; each has its own RQ queue named after it."""
+    """How urgent a delivery is, by name and number; each level has its own RQ queue named after it."""
 
     URGENT = 20, "Urgent"
     HIGH = 10, "High"
@@ -44,7 +44,8 @@ class PriorityReason(models.TextChoices):
     C2B_VALIDATION = "c2b_validation", "C2B validation (answered at once)"
 
 
-# Kinds that move money: a failure among these is what the original design calls critical.
+# Kinds that move money: a failed one is a customer's payment that did not go through, which the merchant
+# must hear of first (rule 2 of choose_priority).
 PAYMENT_KINDS = frozenset(
     {
         CallbackKind.STK_CALLBACK,

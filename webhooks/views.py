@@ -1,4 +1,4 @@
-"""The inbound door M-Pesa calls, and the original design's priority test endpoints."""
+"""The inbound door M-Pesa calls, and the test endpoints that queue a sample callback at a chosen priority."""
 
 from __future__ import annotations
 
