@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from daraja.admin.deliveries import status_badge
 from daraja.admin.destination_state import KIND_CHOICES, delivery_state, kinds_text
+from daraja.admin.display import change_link, change_url, status_badge
 from daraja.admin.tools import ObjectActionsMixin, log_admin_action
 from daraja.core.humanize import plural
 from daraja.core.masking import redact_url
@@ -214,11 +214,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="merchant")
     def merchant_link(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:webhooks_merchant_change", args=[obj.merchant_id]),
-            obj.user_id,
-        )
+        return change_link("webhooks.merchant", obj.merchant_id, obj.user_id)
 
     @admin.display(description="callback kinds")
     def kinds_shown(self, obj):
@@ -340,7 +336,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 format_html(
                     'Test delivery for {} queued: <a href="{}">delivery {}</a>{}.',
                     endpoint.label,
-                    reverse("admin:delivery_delivery_change", args=[delivery.pk]),
+                    change_url("delivery.delivery", delivery.pk),
                     delivery.pk,
                     "" if endpoint.is_active else " (held: the endpoint is paused)",
                 ),
