@@ -94,18 +94,7 @@ class Kept:
         return self.deliveries[0] if self.deliveries else None
 
 
-def callback_receive(
-    *,
-    merchant: Merchant,
-    destinations: Sequence[Endpoint],
-    raw_body: bytes,
-    payload: dict[str, Any],
-    headers: dict[str, str],
-    source_ip: str | None,
-    facts: CallbackFacts | None = None,
-    priority_override: Priority | None = None,
-    every_kind: bool = False,
-) -> Kept:
+def callback_receive(received: ReceivedCallback) -> Kept:
     """Keep a callback and a pending delivery per destination that receives it; wake the workers after commit.
 
     When this returns, the callback is in the database: M-Pesa may be told
@@ -117,17 +106,6 @@ def callback_receive(
     it is not delivered again. A callback none of ``destinations`` receives is
     kept all the same, with no delivery.
     """
-    received = ReceivedCallback(
-        merchant=merchant,
-        destinations=destinations,
-        raw_body=raw_body,
-        payload=payload,
-        headers=headers,
-        source_ip=source_ip,
-        facts=facts or read_facts(payload),
-        priority_override=priority_override,
-        every_kind=every_kind,
-    )
     if transaction.get_connection().in_atomic_block:
         # Inside a caller's transaction, nothing is committed when we return: a group led from here
         # would answer other requests before their callbacks are durable. Keep this one alone, in it.
@@ -261,27 +239,13 @@ def _log_kept(item: ReceivedCallback, kept: Kept) -> None:
     )
 
 
-def callback_create(
-    *,
-    merchant: Merchant,
-    raw_body: bytes,
-    payload: dict[str, Any],
-    headers: dict[str, str],
-    source_ip: str | None,
-    facts: CallbackFacts,
-) -> Callback:
-    """Store a callback with the facts read from it (call inside a transaction)."""
-    callback = callback_build(
-        ReceivedCallback(
-            merchant=merchant,
-            destinations=(),
-            raw_body=raw_body,
-            payload=payload,
-            headers=headers,
-            source_ip=source_ip,
-            facts=facts,
-        )
-    )
+def callback_create(*, merchant: Merchant, **request: Any) -> Callback:
+    """Store a callback with the facts read from it, and no delivery (call inside a transaction).
+
+    ``request`` is what ``ReceivedCallback`` holds of the request: ``raw_body``,
+    ``payload``, ``headers``, ``source_ip`` and ``facts``.
+    """
+    callback = callback_build(ReceivedCallback(merchant=merchant, destinations=(), **request))
     callback.save(force_insert=True)
     return callback
 

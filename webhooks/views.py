@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -22,8 +21,9 @@ from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
 from webhooks.priorities import Priority
+from webhooks.samples import sample_callback
 from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
-from webhooks.services import callback_receive
+from webhooks.services import ReceivedCallback, callback_receive
 from webhooks.sources import client_address, in_networks
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class InboundWebhookView(View):
             validating = validating_destination(destinations)
             if received["facts"].kind == CallbackKind.C2B_VALIDATION and validating is not None:
                 return json_answer(200, c2b_validate(endpoint=validating, **received))
-            callback_receive(merchant=merchant, destinations=destinations, **received)
+            callback_receive(ReceivedCallback(merchant=merchant, destinations=destinations, **received))
         except InboundRejected as rejected:
             logger.warning(
                 "Inbound callback for %s refused (%s): %s", user_id, rejected.status, rejected.detail
@@ -190,15 +190,14 @@ class TestPriorityView(PublicJSONView):
                 404, "unknown_user", f"No merchant is registered with user id {user_id!r}."
             )
         priority = Priority.from_name(level)
-        raw_body = json.dumps(sample_stk_callback()).encode()
         kept = callback_receive(
-            merchant=merchant,
-            destinations=merchant.destination_list,
-            raw_body=raw_body,
-            payload=parse_json_object(raw_body),  # phone numbers masked, as at the door
-            headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-test-endpoint"},
-            source_ip=request.META.get("REMOTE_ADDR") or None,
-            priority_override=priority,
+            sample_callback(
+                merchant=merchant,
+                destinations=merchant.destination_list,
+                user_agent="daraja-relay-test-endpoint",
+                source_ip=request.META.get("REMOTE_ADDR") or None,
+                priority_override=priority,
+            )
         )
         first = kept.delivery
         return Response(
@@ -218,26 +217,3 @@ class TestPriorityView(PublicJSONView):
                 ],
             }
         )
-
-
-def sample_stk_callback() -> dict:
-    """A successful STK push result with fresh ids, as M-Pesa documents it."""
-    suffix = uuid.uuid4().hex[:12]
-    return {
-        "Body": {
-            "stkCallback": {
-                "MerchantRequestID": f"test-{suffix}",
-                "CheckoutRequestID": f"ws_CO_test_{suffix}",
-                "ResultCode": 0,
-                "ResultDesc": "The service request is processed successfully.",
-                "CallbackMetadata": {
-                    "Item": [
-                        {"Name": "Amount", "Value": 1.0},
-                        {"Name": "MpesaReceiptNumber", "Value": f"T{suffix[:9].upper()}"},
-                        {"Name": "TransactionDate", "Value": 20191219102115},
-                        {"Name": "PhoneNumber", "Value": 254708374149},
-                    ]
-                },
-            }
-        }
-    }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
@@ -18,7 +16,6 @@ from daraja.core.humanize import plural
 from daraja.core.masking import redact_url
 from delivery.selectors import endpoints_with_held_counts
 from delivery.services import endpoint_try_now
-from webhooks.inbound import parse_json_object
 from webhooks.models import (
     MAIN_DESTINATION,
     CircuitState,
@@ -28,6 +25,7 @@ from webhooks.models import (
     validate_no_forbidden_word,
 )
 from webhooks.priorities import Priority
+from webhooks.samples import sample_callback
 from webhooks.services import (
     DELIVERY_SETTINGS,
     ENDPOINT_SETTINGS,
@@ -38,7 +36,6 @@ from webhooks.services import (
     endpoint_set_active,
 )
 from webhooks.signing_secrets import secret_hint
-from webhooks.views import sample_stk_callback
 
 PAUSE_PERMISSION = "webhooks.pause_endpoint"
 SECRET_PAGE = "admin/webhooks/endpoint/secret_once.html"  # noqa: S105 - a template name
@@ -318,16 +315,14 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     @admin.action(description="Send a test delivery (a sample STK payment of KES 1)", permissions=["change"])
     def send_test_delivery(self, request, queryset):
         for endpoint in queryset:
-            raw_body = json.dumps(sample_stk_callback()).encode()
             kept = callback_receive(
-                merchant=endpoint.merchant,
-                destinations=[endpoint],
-                raw_body=raw_body,
-                payload=parse_json_object(raw_body),  # phone numbers masked, as at the door
-                headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-admin-test"},
-                source_ip=None,
-                priority_override=Priority.HIGH,
-                every_kind=True,  # a test goes to this destination whatever kinds it receives
+                sample_callback(
+                    merchant=endpoint.merchant,
+                    destinations=[endpoint],
+                    user_agent="daraja-relay-admin-test",
+                    priority_override=Priority.HIGH,
+                    every_kind=True,  # a test goes to this destination whatever kinds it receives
+                )
             )
             delivery = kept.delivery
             log_admin_action(request, [endpoint], f"Test delivery {delivery.pk} queued.")
