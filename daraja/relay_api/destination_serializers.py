@@ -122,6 +122,10 @@ class EndpointUpdateSerializer(serializers.ModelSerializer):
         return value
 
 
+# Creating needs the URL; every other setting may be left out (its default).
+CREATION_EXTRA_KWARGS = {**EndpointUpdateSerializer.Meta.extra_kwargs, "url": {"required": True}}
+
+
 class EndpointCreateSerializer(EndpointUpdateSerializer):
     """A new endpoint: its user id (a merchant key may leave it out: its own) and URL; the rest defaults."""
 
@@ -132,25 +136,7 @@ class EndpointCreateSerializer(EndpointUpdateSerializer):
 
     class Meta(EndpointUpdateSerializer.Meta):
         fields = ["user_id", *API_WRITABLE_SETTINGS]
-        extra_kwargs = {
-            **EndpointUpdateSerializer.Meta.extra_kwargs,
-            "url": {"required": True},
-        }
-
-
-class EndpointCreatedSerializer(EndpointSerializer):
-    """A created endpoint, with what the merchant and M-Pesa need: shown this once."""
-
-    signing_secret = serializers.CharField(
-        read_only=True, help_text="The whsec_ secret deliveries are signed with. Shown once: keep it."
-    )
-    inbound_path = serializers.CharField(
-        read_only=True, help_text="Append to the relay's address to get the callback URL to give M-Pesa."
-    )
-
-    class Meta(EndpointSerializer.Meta):
-        fields = [*EndpointSerializer.Meta.fields, "signing_secret", "inbound_path"]
-        read_only_fields = fields
+        extra_kwargs = CREATION_EXTRA_KWARGS
 
 
 class DestinationCreateSerializer(EndpointUpdateSerializer):
@@ -164,10 +150,7 @@ class DestinationCreateSerializer(EndpointUpdateSerializer):
 
     class Meta(EndpointUpdateSerializer.Meta):
         fields = ["name", *API_WRITABLE_SETTINGS]
-        extra_kwargs = {
-            **EndpointUpdateSerializer.Meta.extra_kwargs,
-            "url": {"required": True},
-        }
+        extra_kwargs = CREATION_EXTRA_KWARGS
 
 
 class DestinationCreatedSerializer(EndpointSerializer):
@@ -179,6 +162,18 @@ class DestinationCreatedSerializer(EndpointSerializer):
 
     class Meta(EndpointSerializer.Meta):
         fields = [*EndpointSerializer.Meta.fields, "signing_secret"]
+        read_only_fields = fields
+
+
+class EndpointCreatedSerializer(DestinationCreatedSerializer):
+    """A created endpoint, with what the merchant and M-Pesa need: shown this once."""
+
+    inbound_path = serializers.CharField(
+        read_only=True, help_text="Append to the relay's address to get the callback URL to give M-Pesa."
+    )
+
+    class Meta(DestinationCreatedSerializer.Meta):
+        fields = [*DestinationCreatedSerializer.Meta.fields, "inbound_path"]
         read_only_fields = fields
 
 
