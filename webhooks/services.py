@@ -287,8 +287,8 @@ DELIVERY_SETTINGS = (
     "timeout_seconds",
     "max_in_flight",
 )
-# What the integration API (and the admin, but for pausing) may change: where deliveries go, which
-# callback kinds, at which priority, how hard the relay tries, and whether the destination is paused.
+# What the integration API may change: where deliveries go, which callback kinds, at which priority,
+# how hard the relay tries, and whether the destination is paused (the admin pauses with an action).
 API_WRITABLE_SETTINGS = ("url", "kinds", "default_priority", *DELIVERY_SETTINGS, "is_active")
 # The M-Pesa specific settings, set with the add_endpoint command (the admin shows them read-only).
 MPESA_SETTINGS = (
