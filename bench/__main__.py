@@ -6,7 +6,7 @@ Exit status 0 when every scenario ran (whether or not targets were met),
 1 when one failed to run.
 
 ``--scenarios versus-node`` (bench.versus_node; run alone, not in the
-default list) runs the original design's Node/BullMQ stack from
+default list) runs the Node/BullMQ service the relay is measured against, from
 ``--node-harness`` (../shared/bench, copied first; its run-seed.sh) and then
 the relay as shipped through the same measure.sh, with the same --n (default
 10,000 here), --concurrency, --slow-n and --slow-delay-ms, and prints

@@ -1,4 +1,4 @@
-"""The ``versus-node`` scenario: the original design's Node/BullMQ stack and the relay, one run, one harness.
+"""The ``versus-node`` scenario: the shared harness's Node/BullMQ stack and the relay, one run, one harness.
 
 Issue 13 states its targets as ratios to the Node stack measured in the
 same run, on the same machine, with the shared harness (``../shared/bench``:

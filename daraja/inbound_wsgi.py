@@ -5,7 +5,7 @@ far) goes through a handler of its own that runs ``settings.MIDDLEWARE``
 without ``INBOUND_SKIPPED_MIDDLEWARE`` and resolves only the inbound URLs
 (``webhooks.urls``): what is skipped serves browsers and signed-in people,
 and no view that needs it can be reached through that handler. Every other
-path goes through Django's handler with the full middleware, as before.
+path goes through Django's own handler with the full middleware.
 
 Kept for the inbound door: the request id, the security headers (and the
 HTTPS redirect when it is on), ``CommonMiddleware`` (the allowed hosts) and

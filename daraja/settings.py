@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from daraja.core.logging import LOG_FORMATS, logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -125,7 +127,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and RQ ---------------------------------------------------------
-# REDIS_URL wins; otherwise the URL is built from the original design's REDIS_* variables.
+# REDIS_URL wins; otherwise the URL is built from REDIS_HOST, REDIS_PORT, REDIS_DB and REDIS_PASSWORD, so a
+# deployment that sets those separately needs no change.
 _redis_password = env.str("REDIS_PASSWORD", default="")
 REDIS_URL = env.str(
     "REDIS_URL",
@@ -148,7 +151,8 @@ RQ = {"WORKER_CLASS": "delivery.worker.DeliveryWorker"}
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 # Django refuses bodies over this before our view sees them; keep the two in step.
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
-# The original design's /test/priority endpoints; never on in production unless asked.
+# /test/priority/<user id>/<level> queues a sample callback at that priority, to try a setup out; never on in
+# production unless asked.
 ENABLE_TEST_ENDPOINTS = env.bool("ENABLE_TEST_ENDPOINTS", default=DEBUG)
 # A built-in receiver at /demo/receiver that verifies signatures: the README's first delivery goes there.
 ENABLE_DEMO_RECEIVER = env.bool("ENABLE_DEMO_RECEIVER", default=DEBUG)
@@ -303,7 +307,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "daraja.core.api_errors.json_exception_handler",
+    "EXCEPTION_HANDLER": "daraja.core.json_errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -354,35 +358,18 @@ DEAD_LETTER_RETENTION_DAYS = env.int("DEAD_LETTER_RETENTION_DAYS", default=90)
 
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-# "human": the original design's lines; "json": one JSON object per line with the request/delivery id.
+# "human": one readable line per record; "json": one JSON object per line with the request/delivery id.
 LOG_FORMAT = env.str("LOG_FORMAT", default="human").lower()
-if LOG_FORMAT not in ("human", "json"):
+if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'human' or 'json', not {LOG_FORMAT!r}.")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "flow_context": {"()": "daraja.core.logging.FlowContextFilter"},
-        "mask_personal_data": {"()": "daraja.core.logging.MaskPersonalDataFilter"},
-    },
-    # Both formatters mask phone numbers and cut secrets from the finished line (tracebacks included).
-    "formatters": {
-        "human": {"()": "daraja.core.logging.HumanFormatter"},
-        "json": {"()": "daraja.core.logging.JsonLineFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "()": "daraja.core.logging.ConsoleHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["flow_context", "mask_personal_data"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
+LOGGING = logging_config(
+    log_format=LOG_FORMAT,
+    level=LOG_LEVEL,
+    loggers={
         "django.db.backends": {"level": "INFO"},
         # RQ logs every job's arguments at INFO; ours are ids only, but keep its chatter down.
         "rq.worker": {"level": env.str("RQ_LOG_LEVEL", default="WARNING")},
         # django-axes announces its settings at every start (each manage.py command too); lockouts warn.
         "axes.apps": {"level": "WARNING"},
     },
-}
+)

@@ -31,12 +31,11 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-dead_at"]
-        # The support operations' permissions live here, with the queue support staff work on
-        # (the Support group of deadletter/migrations/0004 has retry and pause, never purge).
+        # The dead-letter queue's operations, on the queue support staff work on (the Support group
+        # of deadletter/migrations/0004 may retry, never purge).
         permissions = [
             ("retry_deadletter", "Can retry dead letters and waiting deliveries"),
             ("purge_deadletter", "Can purge dead letters (take them out of the queue for good)"),
-            ("pause_endpoint", "Can pause and resume endpoints"),
         ]
         constraints = [
             models.UniqueConstraint(

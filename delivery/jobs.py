@@ -35,7 +35,7 @@ def deliver_webhook(delivery_id: int) -> str:
 
 
 def deliver_batch(delivery_ids: list[int]) -> int:
-    """Job type ``deliver_batch`` of the previous engine, still in Redis after an upgrade: make them due."""
+    """Job type ``deliver_batch``, which Redis may hold from a relay upgraded in place: make them due."""
     return lifecycle.make_due(Delivery.objects.filter(pk__in=delivery_ids))
 
 

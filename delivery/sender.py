@@ -1,7 +1,7 @@
 """The engine's HTTP sender: every delivery a worker has in flight, on one event loop (aiohttp).
 
 Why an event loop: a thread per request in flight costs CPU and memory per
-request (and a database connection each, as the previous engine had), while
+request (and a database connection each, if each thread also recorded), while
 waiting on a socket costs an event loop nothing. aiohttp measured at
 0.16-0.19 ms of CPU per POST here, requests at 0.51 plus a watchdog timer
 (docs/performance.md). The worker's main thread claims and records; this

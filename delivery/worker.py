@@ -41,7 +41,7 @@ class DeliveryWorker(SimpleWorker):
     * ``--with-scheduler`` runs RQ's scheduler on a thread of this process
       (``delivery.scheduler_thread``) rather than a forked process of its own,
       which saves that process's memory. Which worker schedules, and when
-      another takes over, is RQ's as before; a warm shutdown stops the thread
+      another takes over, stays RQ's decision; a warm shutdown stops the thread
       and releases the scheduler's locks before the worker exits.
     """
 

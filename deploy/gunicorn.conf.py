@@ -17,6 +17,9 @@ Command-line options override these. Environment:
 
 import os
 
+# Importable because gunicorn puts its working directory, the project, on sys.path first.
+from daraja.core.logging import logging_config
+
 wsgi_app = "daraja.wsgi"
 bind = [f"0.0.0.0:{os.environ.get('WEBHOOK_SERVICE_PORT', '3001')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -35,28 +38,14 @@ control_socket = os.path.join(os.environ.get("DARAJA_VAR_DIR", os.path.join(_pro
 # Client address, request line, status, size, time (µs), the serving process and the request id.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus pid=%(p)s rid=%({x-request-id}o)s'
 
+# The relay's own logging (daraja.core.logging), with gunicorn's loggers on the same handler.
 _log_format = os.environ.get("LOG_FORMAT", "human").lower()
 _log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
-_handler = {
-    "()": "daraja.core.logging.ConsoleHandler",
-    "formatter": "json" if _log_format == "json" else "human",
-    "filters": ["flow_context", "mask_personal_data"],
-}
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "flow_context": {"()": "daraja.core.logging.FlowContextFilter"},
-        "mask_personal_data": {"()": "daraja.core.logging.MaskPersonalDataFilter"},
-    },
-    "formatters": {
-        "human": {"()": "daraja.core.logging.HumanFormatter"},
-        "json": {"()": "daraja.core.logging.JsonLineFormatter"},
-    },
-    "handlers": {"console": _handler},
-    "root": {"level": _log_level, "handlers": ["console"]},
-    "loggers": {
+logconfig_dict = logging_config(
+    log_format="json" if _log_format == "json" else "human",
+    level=_log_level,
+    loggers={
         "gunicorn.error": {"level": _log_level, "handlers": ["console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
     },
-}
+)

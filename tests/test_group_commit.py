@@ -6,6 +6,7 @@ against the real test database (SQLite or Postgres), on threads of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -251,12 +252,15 @@ def test_many_web_threads_at_once_lose_nothing_and_double_nothing(endpoint_facto
         start.wait(timeout=10)
         payload = json.loads(raw)
         return callback_receive(
-            merchant=endpoint.merchant,
-            destinations=[endpoint],
-            raw_body=raw,
-            payload=payload,
-            headers={},
-            source_ip=None,
+            ReceivedCallback(
+                merchant=endpoint.merchant,
+                destinations=[endpoint],
+                raw_body=raw,
+                payload=payload,
+                headers={},
+                source_ip=None,
+                facts=read_facts(payload),
+            )
         ).delivery.pk
 
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
@@ -284,14 +288,7 @@ def test_inside_a_callers_transaction_a_callback_is_kept_alone_and_never_leads_o
         def post():
             time.sleep(delay)
             item = received(endpoint, checkout_id)
-            return callback_receive(
-                merchant=endpoint.merchant,
-                destinations=[endpoint],
-                raw_body=item.raw_body,
-                payload=item.payload,
-                headers={},
-                source_ip=None,
-            )
+            return callback_receive(dataclasses.replace(item, headers={}, source_ip=None))
 
         return post
 

@@ -1,4 +1,4 @@
-"""Logs keep the original design's lines, mask phone numbers and never carry the signing secret."""
+"""Logs keep their readable lines, mask phone numbers and never carry the signing secret."""
 
 import logging
 

@@ -284,6 +284,9 @@ class Endpoint(models.Model):
     class Meta:
         ordering = ["user_id", "id"]
         verbose_name = "destination"
+        # Support pauses and resumes destinations without being allowed to edit them (the Support group
+        # of deadletter/migrations/0004 has it; webhooks/migrations/0010 moved it here).
+        permissions = [("pause_endpoint", "Can pause and resume endpoints")]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "name"], name="unique_destination_name"),
         ]

@@ -8,7 +8,8 @@ from delivery.priority import Priority, PriorityDecision, PriorityReason
 from webhooks.mpesa import CallbackFacts, CallbackKind
 from webhooks.mpesa.kinds import INFORMATIONAL_KINDS
 
-# Kinds that move money: a failure among these is critical to the merchant, so it may go first.
+# Kinds that move money: a failed one is a customer's payment that did not go through, which the merchant
+# must hear of first (rule 2 of choose_priority).
 PAYMENT_KINDS = frozenset(
     {
         CallbackKind.STK_CALLBACK,

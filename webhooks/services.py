@@ -95,18 +95,7 @@ class Kept:
         return self.deliveries[0] if self.deliveries else None
 
 
-def callback_receive(
-    *,
-    merchant: Merchant,
-    destinations: Sequence[Endpoint],
-    raw_body: bytes,
-    payload: dict[str, Any],
-    headers: dict[str, str],
-    source_ip: str | None,
-    facts: CallbackFacts | None = None,
-    priority_override: Priority | None = None,
-    every_kind: bool = False,
-) -> Kept:
+def callback_receive(received: ReceivedCallback) -> Kept:
     """Keep a callback and a pending delivery per destination that receives it; wake the workers after commit.
 
     When this returns, the callback is in the database: M-Pesa may be told
@@ -118,17 +107,6 @@ def callback_receive(
     it is not delivered again. A callback none of ``destinations`` receives is
     kept all the same, with no delivery.
     """
-    received = ReceivedCallback(
-        merchant=merchant,
-        destinations=destinations,
-        raw_body=raw_body,
-        payload=payload,
-        headers=headers,
-        source_ip=source_ip,
-        facts=facts or read_facts(payload),
-        priority_override=priority_override,
-        every_kind=every_kind,
-    )
     if transaction.get_connection().in_atomic_block:
         # Inside a caller's transaction, nothing is committed when we return: a group led from here
         # would answer other requests before their callbacks are durable. Keep this one alone, in it.
@@ -262,27 +240,13 @@ def _log_kept(item: ReceivedCallback, kept: Kept) -> None:
     )
 
 
-def callback_create(
-    *,
-    merchant: Merchant,
-    raw_body: bytes,
-    payload: dict[str, Any],
-    headers: dict[str, str],
-    source_ip: str | None,
-    facts: CallbackFacts,
-) -> Callback:
-    """Store a callback with the facts read from it (call inside a transaction)."""
-    callback = callback_build(
-        ReceivedCallback(
-            merchant=merchant,
-            destinations=(),
-            raw_body=raw_body,
-            payload=payload,
-            headers=headers,
-            source_ip=source_ip,
-            facts=facts,
-        )
-    )
+def callback_create(*, merchant: Merchant, **request: Any) -> Callback:
+    """Store a callback with the facts read from it, and no delivery (call inside a transaction).
+
+    ``request`` is what ``ReceivedCallback`` holds of the request: ``raw_body``,
+    ``payload``, ``headers``, ``source_ip`` and ``facts``.
+    """
+    callback = callback_build(ReceivedCallback(merchant=merchant, destinations=(), **request))
     callback.save(force_insert=True)
     return callback
 
@@ -315,24 +279,28 @@ def callback_build(item: ReceivedCallback) -> Callback:
     )
 
 
-# Fields an operator may set on a destination, with their model names.
-ENDPOINT_SETTINGS = (
-    "url",
-    "kinds",
-    "default_priority",
+# How hard the relay tries to reach a destination: the retry policy, the timeout, the concurrency cap.
+DELIVERY_SETTINGS = (
     "max_attempts",
     "initial_delay_seconds",
     "backoff_multiplier",
     "max_delay_seconds",
     "timeout_seconds",
     "max_in_flight",
-    "is_active",
+)
+# What the integration API may change: where deliveries go, which callback kinds, at which priority,
+# how hard the relay tries, and whether the destination is paused (the admin pauses with an action).
+API_WRITABLE_SETTINGS = ("url", "kinds", "default_priority", *DELIVERY_SETTINGS, "is_active")
+# The M-Pesa specific settings, set with the add_endpoint command (the admin shows them read-only).
+MPESA_SETTINGS = (
     "priority_override",
     "use_payment_rules",
     "high_value_threshold",
     "validation_url",
     "validation_fallback",
 )
+# Every field an operator may set on a destination (``endpoint_create_or_update``), by model name.
+ENDPOINT_SETTINGS = (*API_WRITABLE_SETTINGS, *MPESA_SETTINGS)
 # Fields of the merchant's door.
 MERCHANT_SETTINGS = ("allow_legacy_path",)
 

@@ -9,7 +9,8 @@ urlpatterns = [
         InboundWebhookView.as_view(),
         name="inbound-webhook",
     ),
-    # The original design's bare path: only for endpoints explicitly marked legacy.
+    # The bare path, without the token: only for merchants marked allow_legacy_path, who cannot re-register
+    # their M-Pesa URLs yet.
     re_path(r"^webhook/(?P<user_id>[^/]+)/?$", InboundWebhookView.as_view(), name="inbound-webhook-legacy"),
     re_path(
         r"^test/priority/(?P<user_id>[^/]+)/(?P<level>low|normal|high|urgent)/?$",

@@ -1,10 +1,9 @@
-"""The inbound door M-Pesa calls, and the original design's priority test endpoints."""
+"""The inbound door M-Pesa calls, and the test endpoints that queue a sample callback at a chosen priority."""
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -17,13 +16,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from daraja.core.api_errors import error_response
+from daraja.core.json_errors import drf_error_response
 from delivery.priority import Priority
 from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts, validating_destination
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
+from webhooks.samples import sample_callback
 from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
-from webhooks.services import callback_receive
+from webhooks.services import ReceivedCallback, callback_receive
 from webhooks.sources import client_address, in_networks
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class InboundWebhookView(View):
             validating = validating_destination(destinations)
             if received["facts"].kind == CallbackKind.C2B_VALIDATION and validating is not None:
                 return json_answer(200, c2b_validate(endpoint=validating, **received))
-            callback_receive(merchant=merchant, destinations=destinations, **received)
+            callback_receive(ReceivedCallback(merchant=merchant, destinations=destinations, **received))
         except InboundRejected as rejected:
             logger.warning(
                 "Inbound callback for %s refused (%s): %s", user_id, rejected.status, rejected.detail
@@ -118,7 +118,7 @@ def json_answer(status: int, data: dict) -> HttpResponse:
 
 
 def json_error(status: int, code: str, detail: str) -> HttpResponse:
-    """The project's error body (``daraja.core.api_errors``) without DRF."""
+    """The project's error body (``daraja.core.json_errors``) without DRF."""
     return json_answer(status, {"error": code, "detail": detail})
 
 
@@ -186,17 +186,18 @@ class TestPriorityView(PublicJSONView):
             raise Http404
         merchant = merchant_by_user_id(user_id)
         if merchant is None:
-            return error_response(404, "unknown_user", f"No merchant is registered with user id {user_id!r}.")
+            return drf_error_response(
+                404, "unknown_user", f"No merchant is registered with user id {user_id!r}."
+            )
         priority = Priority.from_name(level)
-        raw_body = json.dumps(sample_stk_callback()).encode()
         kept = callback_receive(
-            merchant=merchant,
-            destinations=merchant.destination_list,
-            raw_body=raw_body,
-            payload=parse_json_object(raw_body),  # phone numbers masked, as at the door
-            headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-test-endpoint"},
-            source_ip=request.META.get("REMOTE_ADDR") or None,
-            priority_override=priority,
+            sample_callback(
+                merchant=merchant,
+                destinations=merchant.destination_list,
+                user_agent="daraja-relay-test-endpoint",
+                source_ip=request.META.get("REMOTE_ADDR") or None,
+                priority_override=priority,
+            )
         )
         first = kept.delivery
         return Response(
@@ -216,26 +217,3 @@ class TestPriorityView(PublicJSONView):
                 ],
             }
         )
-
-
-def sample_stk_callback() -> dict:
-    """A successful STK push result with fresh ids, as M-Pesa documents it."""
-    suffix = uuid.uuid4().hex[:12]
-    return {
-        "Body": {
-            "stkCallback": {
-                "MerchantRequestID": f"test-{suffix}",
-                "CheckoutRequestID": f"ws_CO_test_{suffix}",
-                "ResultCode": 0,
-                "ResultDesc": "The service request is processed successfully.",
-                "CallbackMetadata": {
-                    "Item": [
-                        {"Name": "Amount", "Value": 1.0},
-                        {"Name": "MpesaReceiptNumber", "Value": f"T{suffix[:9].upper()}"},
-                        {"Name": "TransactionDate", "Value": 20191219102115},
-                        {"Name": "PhoneNumber", "Value": 254708374149},
-                    ]
-                },
-            }
-        }
-    }

@@ -5,18 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from daraja.admin.dead_letter_queries import quoted_ids_condition
-from daraja.admin.deliveries import (
-    LARGE_CALLBACK_FIELDS,
-    CallbackKindFilter,
-    pretty_json,
-    render_timeline,
-    status_badge,
-)
-from daraja.admin.tools import UserIdFilter
+from daraja.admin.callback_rows import LARGE_CALLBACK_FIELDS, CallbackKindFilter, QuotedIdsSearchMixin
+from daraja.admin.display import change_link, change_url, pretty_json, status_badge
+from daraja.admin.timeline import render_timeline
+from daraja.admin.tools import ReadOnlyAdminMixin, UserIdFilter
 from delivery.models import Delivery
 from delivery.priority import Priority
 from webhooks.models import Callback
@@ -55,7 +49,7 @@ class KindFilter(CallbackKindFilter):
 
 
 @admin.register(Callback)
-class CallbackAdmin(admin.ModelAdmin):
+class CallbackAdmin(QuotedIdsSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Five dense columns, so the delivery status (what support acts on) fits a 1366 px laptop;
     # result code, ids and the raw payload are on the payment's own page.
     list_display = ("payment", "kind_name", "merchant", "received_at", "delivery_status")
@@ -69,11 +63,8 @@ class CallbackAdmin(admin.ModelAdmin):
     )
     list_select_related = ("merchant",)
     search_fields = ("receipt_number",)  # shows the search box; get_search_results does the matching
-    search_help_text = (
-        "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
-        "delivery number, user id, or the last 3 digits of the phone number."
-    )
-    show_facets = admin.ShowFacets.NEVER
+    quoted_callback_field = "pk"
+    quoted_delivery_field = None
     show_full_result_count = False
     fieldsets = (
         (
@@ -142,10 +133,6 @@ class CallbackAdmin(admin.ModelAdmin):
             )
         )
 
-    def get_search_results(self, request, queryset, search_term):
-        condition = quoted_ids_condition(search_term, callback_field="pk", delivery_field=None)
-        return queryset.filter(condition), False
-
     @admin.display(description="payment", ordering="received_at")
     def payment(self, obj):
         payment_id = obj.receipt_number or obj.checkout_request_id or obj.trans_id or obj.conversation_id
@@ -169,10 +156,8 @@ class CallbackAdmin(admin.ModelAdmin):
         if obj.shown_delivery_status is None:
             return "no destination receives it"
         label = Delivery.Status(obj.shown_delivery_status).label
-        badge = format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:delivery_delivery_change", args=[obj.shown_delivery_id]),
-            status_badge(obj.shown_delivery_status, label),
+        badge = change_link(
+            "delivery.delivery", obj.shown_delivery_id, status_badge(obj.shown_delivery_status, label)
         )
         total = obj.deliveries_total or 0
         if total < 2:
@@ -194,7 +179,7 @@ class CallbackAdmin(admin.ModelAdmin):
         parts = [
             format_html(
                 '<p><a href="{}">Delivery {}</a> to <strong>{}</strong> ({}) {}</p>{}',
-                reverse("admin:delivery_delivery_change", args=[delivery.pk]),
+                change_url("delivery.delivery", delivery.pk),
                 delivery.pk,
                 delivery.endpoint.name,
                 delivery.webhook_id,
@@ -210,12 +195,3 @@ class CallbackAdmin(admin.ModelAdmin):
     @admin.display(description="payload")
     def pretty_payload(self, obj):
         return pretty_json(obj.payload)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,18 +5,25 @@ permission); the failure analysis. The pages behind the list live in ``daraja.ad
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
 
 from daraja.admin import dead_letter_views as admin_views
-from daraja.admin.dead_letter_queries import dead_letter_health, quoted_ids_condition
-from daraja.admin.deliveries import LARGE_CALLBACK_FIELDS, CallbackKindFilter, pretty_json, render_timeline
-from daraja.admin.tools import DestinationFilter, ObjectActionsMixin, UserIdFilter
+from daraja.admin.callback_rows import CallbackKindFilter, CallbackRowAdminMixin
+from daraja.admin.dead_letter_queries import dead_letter_health
+from daraja.admin.display import change_url
+from daraja.admin.timeline import render_timeline
+from daraja.admin.tools import (
+    DestinationFilter,
+    ObjectActionsMixin,
+    ReadOnlyAdminMixin,
+    RetryPermissionMixin,
+    UserIdFilter,
+)
 from daraja.core.humanize import plural
 from deadletter.models import DeadLetter
 from delivery.errors import error_summary
 
-RETRY_PERMISSION = "deadletter.retry_deadletter"
 PURGE_PERMISSION = "deadletter.purge_deadletter"
 
 
@@ -54,7 +61,9 @@ class HttpStatusFilter(admin.AllValuesFieldListFilter):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class DeadLetterAdmin(
+    ObjectActionsMixin, RetryPermissionMixin, CallbackRowAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     # Six dense columns, so the state and the delivery link fit a 1366 px laptop; the technical
     # error, HTTP status and payload are on the letter's page.
     list_display = ("payment", "endpoint", "why", "dead_at", "state", "delivery_link")
@@ -70,11 +79,6 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     )
     list_select_related = ("endpoint", "callback")
     search_fields = ("last_error",)  # shows the search box; get_search_results does the matching
-    search_help_text = (
-        "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
-        "delivery number, user id, or the last 3 digits of the phone number."
-    )
-    show_facets = admin.ShowFacets.NEVER
     change_list_template = "admin/deadletter/deadletter/change_list.html"
     fieldsets = (
         (
@@ -116,15 +120,6 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     object_actions = ("retry_selected", "purge_selected")
     object_action_labels = {"retry_selected": "Retry", "purge_selected": "Purge…"}
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer(*LARGE_CALLBACK_FIELDS)
-
-    def get_search_results(self, request, queryset, search_term):
-        condition = quoted_ids_condition(
-            search_term, callback_field="callback_id", delivery_field="delivery_id"
-        )
-        return queryset.filter(condition), False
-
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view
@@ -147,19 +142,8 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
     def object_action_applies(self, name, obj) -> bool:
         return obj.is_open
 
-    def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm(RETRY_PERMISSION)
-
     def has_purge_permission(self, request) -> bool:
         return request.user.has_perm(PURGE_PERMISSION)
-
-    @admin.display(description="payment")
-    def payment(self, obj):
-        callback = obj.callback
-        payment_id = callback.receipt_number or callback.checkout_request_id or callback.trans_id or "—"
-        return format_html(
-            '<strong>{}</strong><br><span class="quiet">{}</span>', payment_id, callback.get_kind_display()
-        )
 
     @admin.display(description="why it gave up", ordering="error_category")
     def why(self, obj):
@@ -168,26 +152,21 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
             '{}<br><span class="quiet">after {}</span>', summary, plural(obj.attempts, "attempt")
         )
 
-    @admin.display(description="kind", ordering="callback__kind")
-    def kind(self, obj):
-        return obj.callback.get_kind_display()
-
     @admin.display(description="state", ordering="resolved_at")
     def state(self, obj):
         return "Waiting in the queue" if obj.is_open else obj.get_resolution_display()
 
     @admin.display(description="delivery")
     def delivery_link(self, obj):
-        url = reverse("admin:delivery_delivery_change", args=[obj.delivery_id])
-        return format_html('<a href="{}">open delivery {}</a>', url, obj.delivery_id)
+        return format_html(
+            '<a href="{}">open delivery {}</a>',
+            change_url("delivery.delivery", obj.delivery_id),
+            obj.delivery_id,
+        )
 
     @admin.display(description="timeline")
     def timeline(self, obj):
         return render_timeline(obj.delivery)
-
-    @admin.display(description="payload")
-    def callback_payload(self, obj):
-        return pretty_json(obj.callback.payload)
 
     @admin.action(description="Retry selected dead letters", permissions=["retry"])
     def retry_selected(self, request, queryset):
@@ -202,12 +181,3 @@ class DeadLetterAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     def analysis_view(self, request):
         return admin_views.analysis(self, request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 
-from daraja.admin.deliveries import status_badge
+from daraja.admin.display import status_badge
 from delivery.circuit import describe_circuit
 from webhooks.models import CircuitState, Endpoint
 from webhooks.mpesa.kinds import KIND_LABEL_CHOICES, kind_label

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
@@ -11,15 +9,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from daraja.admin.deliveries import status_badge
 from daraja.admin.destination_state import KIND_CHOICES, delivery_state, kinds_text
+from daraja.admin.display import change_link, change_url, status_badge
 from daraja.admin.tools import ObjectActionsMixin, log_admin_action
 from daraja.core.humanize import plural
 from daraja.core.masking import redact_url
 from delivery.priority import Priority
 from delivery.selectors import endpoints_with_held_counts
 from delivery.services import endpoint_try_now
-from webhooks.inbound import parse_json_object
 from webhooks.models import (
     MAIN_DESTINATION,
     CircuitState,
@@ -28,17 +25,19 @@ from webhooks.models import (
     user_id_validator,
     validate_no_forbidden_word,
 )
+from webhooks.samples import sample_callback
 from webhooks.services import (
+    DELIVERY_SETTINGS,
     ENDPOINT_SETTINGS,
+    MPESA_SETTINGS,
     callback_receive,
     endpoint_create_or_update,
     endpoint_rotate_secret,
     endpoint_set_active,
 )
 from webhooks.signing_secrets import secret_hint
-from webhooks.views import sample_stk_callback
 
-PAUSE_PERMISSION = "deadletter.pause_endpoint"
+PAUSE_PERMISSION = "webhooks.pause_endpoint"
 SECRET_PAGE = "admin/webhooks/endpoint/secret_once.html"  # noqa: S105 - a template name
 
 
@@ -99,11 +98,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         "held_deliveries",
         "circuit_opened_at",
         "circuit_next_probe_at",
-        "priority_override",
-        "use_payment_rules",
-        "high_value_threshold",
-        "validation_url",
-        "validation_fallback",
+        *MPESA_SETTINGS,
         "signing_secret_hint",
         "paused_reason",
         "paused_at",
@@ -133,27 +128,14 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 "to the dead-letter queue. Attempt 1 is immediate; each retry waits longer: the initial "
                 "delay, times the multiplier after every failure, never more than the max delay. "
                 "Deliveries over the max in flight wait their turn; no attempt is charged for waiting.",
-                "fields": (
-                    "max_attempts",
-                    "initial_delay_seconds",
-                    "backoff_multiplier",
-                    "max_delay_seconds",
-                    "timeout_seconds",
-                    "max_in_flight",
-                ),
+                "fields": DELIVERY_SETTINGS,
             },
         ),
         (
             "M-Pesa (set with the add_endpoint command)",
             {
                 "classes": ("collapse",),
-                "fields": (
-                    "priority_override",
-                    "use_payment_rules",
-                    "high_value_threshold",
-                    "validation_url",
-                    "validation_fallback",
-                ),
+                "fields": MPESA_SETTINGS,
             },
         ),
         ("Signing", {"fields": ("signing_secret_hint",)}),
@@ -229,11 +211,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="merchant")
     def merchant_link(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:webhooks_merchant_change", args=[obj.merchant_id]),
-            obj.user_id,
-        )
+        return change_link("webhooks.merchant", obj.merchant_id, obj.user_id)
 
     @admin.display(description="callback kinds")
     def kinds_shown(self, obj):
@@ -337,16 +315,14 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     @admin.action(description="Send a test delivery (a sample STK payment of KES 1)", permissions=["change"])
     def send_test_delivery(self, request, queryset):
         for endpoint in queryset:
-            raw_body = json.dumps(sample_stk_callback()).encode()
             kept = callback_receive(
-                merchant=endpoint.merchant,
-                destinations=[endpoint],
-                raw_body=raw_body,
-                payload=parse_json_object(raw_body),  # phone numbers masked, as at the door
-                headers={"Content-Type": "application/json", "User-Agent": "daraja-relay-admin-test"},
-                source_ip=None,
-                priority_override=Priority.HIGH,
-                every_kind=True,  # a test goes to this destination whatever kinds it receives
+                sample_callback(
+                    merchant=endpoint.merchant,
+                    destinations=[endpoint],
+                    user_agent="daraja-relay-admin-test",
+                    priority_override=Priority.HIGH,
+                    every_kind=True,  # a test goes to this destination whatever kinds it receives
+                )
             )
             delivery = kept.delivery
             log_admin_action(request, [endpoint], f"Test delivery {delivery.pk} queued.")
@@ -355,7 +331,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
                 format_html(
                     'Test delivery for {} queued: <a href="{}">delivery {}</a>{}.',
                     endpoint.label,
-                    reverse("admin:delivery_delivery_change", args=[delivery.pk]),
+                    change_url("delivery.delivery", delivery.pk),
                     delivery.pk,
                     "" if endpoint.is_active else " (held: the endpoint is paused)",
                 ),

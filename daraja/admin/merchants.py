@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from daraja.admin.destination_state import delivery_state, kinds_text
+from daraja.admin.display import change_link
 from daraja.admin.tools import ObjectActionsMixin, log_admin_action
 from webhooks.models import Endpoint, Merchant
 from webhooks.services import merchant_rotate_inbound_token
@@ -41,9 +42,7 @@ class DestinationInline(admin.TabularInline):
 
     @admin.display(description="destination")
     def destination(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:webhooks_endpoint_change", args=[obj.pk]), obj.name
-        )
+        return change_link("webhooks.endpoint", obj.pk, obj.name)
 
     @admin.display(description="callback kinds")
     def kinds_shown(self, obj):

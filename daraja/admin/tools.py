@@ -1,5 +1,6 @@
 """Pieces the support admin's pages share: a type-in user filter, page buttons that run admin
-actions on one object, and recording every action in Django's admin log."""
+actions on one object, recording every action in Django's admin log, read-only pages and the retry
+permission."""
 
 from __future__ import annotations
 
@@ -12,6 +13,28 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
+
+RETRY_PERMISSION = "deadletter.retry_deadletter"
+
+
+class RetryPermissionMixin:
+    """Actions declared with ``permissions=["retry"]`` need the dead-letter queue's retry permission."""
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm(RETRY_PERMISSION)
+
+
+class ReadOnlyAdminMixin:
+    """Rows the relay writes and people only read (and act on through actions): no add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def log_admin_action(request, objects: QuerySet | Iterable[Model], message: str) -> None:

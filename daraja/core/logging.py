@@ -1,12 +1,14 @@
 """Logging helpers: personal data and secrets never leave the process, in either log format.
 
-``LOG_FORMAT=human`` (the default) keeps the original design's lines;
+``LOG_FORMAT=human`` (the default) writes one readable line per record;
 ``LOG_FORMAT=json`` writes one JSON object per line (python-json-logger).
 Both formatters pass their finished text through :func:`redact`, so phone
 numbers, signing secrets, inbound tokens and bearer keys are masked in the
 message, in tracebacks and in any extra field alike. The flow filter adds
 the request id or delivery id of the flow a record belongs to
-(``daraja.core.request_context``).
+(``daraja.core.request_context``). ``logging_config`` is the one
+``dictConfig`` both the Django processes (``settings.LOGGING``) and
+gunicorn's master (``deploy/gunicorn.conf.py``) use.
 """
 
 import logging
@@ -19,6 +21,7 @@ from pythonjsonlogger.json import JsonFormatter
 from daraja.core.masking import mask_phone_numbers, redact_urls
 from daraja.core.request_context import current_flow
 
+LOG_FORMATS = ("human", "json")
 HUMAN_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -97,7 +100,7 @@ class FlowContextFilter(logging.Filter):
 
 
 class HumanFormatter(logging.Formatter):
-    """The original design's lines (``… INFO [delivery.sending] 🚀 Delivering webhook to …``), redacted."""
+    """One readable line per record (``… INFO [delivery.sending] 🚀 Delivering webhook to …``), redacted."""
 
     def __init__(self, fmt: str = HUMAN_FORMAT, datefmt: str | None = None) -> None:
         super().__init__(fmt, datefmt)
@@ -112,7 +115,7 @@ class JsonLineFormatter(JsonFormatter):
     ``time`` is ISO 8601 in UTC with milliseconds, the same in every process
     (Django sets the process time zone from ``TIME_ZONE``; gunicorn's master
     keeps the host's). ``exc_info`` carries the traceback as text. Non-ASCII
-    (the original lines' emoji) is written as is, not as escapes.
+    (the emoji that start many lines) is written as is, not as escapes.
     """
 
     def __init__(self, fmt: str = JSON_FIELDS, datefmt: str | None = None) -> None:
@@ -147,3 +150,37 @@ class ConsoleHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:
         pass  # always the current sys.stderr
+
+
+def logging_config(*, log_format: str, level: str, loggers: dict[str, dict] | None = None) -> dict:
+    """The ``logging.config.dictConfig`` of a relay process: every record to one console handler.
+
+    The handler writes ``log_format`` (``human`` or ``json``; ``ValueError``
+    otherwise) to the current ``sys.stderr``, with the flow's ids added and
+    phone numbers masked; both formatters cut secrets from the finished line,
+    tracebacks included. The root logger is at ``level``; ``loggers`` adds
+    per-logger settings (levels, handlers) on top.
+    """
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "flow_context": {"()": "daraja.core.logging.FlowContextFilter"},
+            "mask_personal_data": {"()": "daraja.core.logging.MaskPersonalDataFilter"},
+        },
+        "formatters": {
+            "human": {"()": "daraja.core.logging.HumanFormatter"},
+            "json": {"()": "daraja.core.logging.JsonLineFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "()": "daraja.core.logging.ConsoleHandler",
+                "formatter": log_format,
+                "filters": ["flow_context", "mask_personal_data"],
+            },
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": dict(loggers or {}),
+    }

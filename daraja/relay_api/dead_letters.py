@@ -29,7 +29,7 @@ from daraja.relay_api.dead_letter_serializers import (
     RetryResultSerializer,
 )
 from daraja.relay_api.permissions import IsOperatorKey
-from daraja.relay_api.schema import error_response
+from daraja.relay_api.schema import openapi_error_response
 from daraja.relay_api.views import ApiViewSet, Conflict
 from deadletter.analysis import failure_breakdown
 from deadletter.models import DeadLetter
@@ -140,7 +140,7 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         operation_id="dead_letters_retry",
         description="Its delivery starts a new cycle of attempts with the same webhook-id.",
         request=None,
-        responses={200: QueuedSerializer, 409: error_response("Already retried or purged.")},
+        responses={200: QueuedSerializer, 409: openapi_error_response("Already retried or purged.")},
     )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk: str):
@@ -154,8 +154,8 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         request=None,
         responses={
             200: PurgeResultSerializer,
-            403: error_response("Merchant keys may not purge."),
-            409: error_response("Already retried or purged."),
+            403: openapi_error_response("Merchant keys may not purge."),
+            409: openapi_error_response("Already retried or purged."),
         },
     )
     @action(detail=True, methods=["post"], permission_classes=[IsOperatorKey])
@@ -186,7 +186,7 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiVie
         operation_id="dead_letters_bulk_purge",
         description=f"By `ids`, or by `filter` (the oldest {MAX_BULK_IDS} open letters per call).",
         request=DeadLetterSelectionSerializer,
-        responses={200: PurgeResultSerializer, 403: error_response("Merchant keys may not purge.")},
+        responses={200: PurgeResultSerializer, 403: openapi_error_response("Merchant keys may not purge.")},
         examples=BULK_EXAMPLES,
     )
     @action(detail=False, methods=["post"], url_path="purge", permission_classes=[IsOperatorKey])

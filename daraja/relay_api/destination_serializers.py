@@ -21,6 +21,7 @@ from delivery.priority import Priority
 from delivery.selectors import in_flight
 from webhooks.models import Endpoint, Merchant, user_id_validator, validate_no_forbidden_word
 from webhooks.mpesa import CallbackKind
+from webhooks.services import API_WRITABLE_SETTINGS
 
 PRIORITY_NAMES = [priority.queue_name for priority in Priority]
 
@@ -39,20 +40,6 @@ class PriorityField(serializers.ChoiceField):
 
 
 KIND_NAMES = [kind.value for kind in CallbackKind]
-
-# Settings the API may write; all go through webhooks.services.endpoint_create_or_update.
-WRITABLE_SETTINGS = [
-    "url",
-    "kinds",
-    "default_priority",
-    "max_attempts",
-    "initial_delay_seconds",
-    "backoff_multiplier",
-    "max_delay_seconds",
-    "timeout_seconds",
-    "max_in_flight",
-    "is_active",
-]
 
 
 class KindsField(serializers.ListField):
@@ -99,7 +86,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         fields = [
             "user_id",
             "name",
-            *WRITABLE_SETTINGS,
+            *API_WRITABLE_SETTINGS,
             "priority_override",
             "use_payment_rules",
             "high_value_threshold",
@@ -123,8 +110,8 @@ class EndpointUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Endpoint
-        fields = WRITABLE_SETTINGS
-        extra_kwargs = {name: {"required": False} for name in WRITABLE_SETTINGS}
+        fields = list(API_WRITABLE_SETTINGS)  # written through webhooks.services.endpoint_create_or_update
+        extra_kwargs = {name: {"required": False} for name in API_WRITABLE_SETTINGS}
 
     def validate_url(self, value: str) -> str:
         # URLValidator lets a port above 65535 through, and reading it later raises ValueError.
@@ -133,6 +120,10 @@ class EndpointUpdateSerializer(serializers.ModelSerializer):
         except ValueError:
             raise serializers.ValidationError("The port must be a number from 1 to 65535.") from None
         return value
+
+
+# Creating needs the URL; every other setting may be left out (its default).
+CREATION_EXTRA_KWARGS = {**EndpointUpdateSerializer.Meta.extra_kwargs, "url": {"required": True}}
 
 
 class EndpointCreateSerializer(EndpointUpdateSerializer):
@@ -144,26 +135,8 @@ class EndpointCreateSerializer(EndpointUpdateSerializer):
     )
 
     class Meta(EndpointUpdateSerializer.Meta):
-        fields = ["user_id", *WRITABLE_SETTINGS]
-        extra_kwargs = {
-            **EndpointUpdateSerializer.Meta.extra_kwargs,
-            "url": {"required": True},
-        }
-
-
-class EndpointCreatedSerializer(EndpointSerializer):
-    """A created endpoint, with what the merchant and M-Pesa need: shown this once."""
-
-    signing_secret = serializers.CharField(
-        read_only=True, help_text="The whsec_ secret deliveries are signed with. Shown once: keep it."
-    )
-    inbound_path = serializers.CharField(
-        read_only=True, help_text="Append to the relay's address to get the callback URL to give M-Pesa."
-    )
-
-    class Meta(EndpointSerializer.Meta):
-        fields = [*EndpointSerializer.Meta.fields, "signing_secret", "inbound_path"]
-        read_only_fields = fields
+        fields = ["user_id", *API_WRITABLE_SETTINGS]
+        extra_kwargs = CREATION_EXTRA_KWARGS
 
 
 class DestinationCreateSerializer(EndpointUpdateSerializer):
@@ -176,11 +149,8 @@ class DestinationCreateSerializer(EndpointUpdateSerializer):
     )
 
     class Meta(EndpointUpdateSerializer.Meta):
-        fields = ["name", *WRITABLE_SETTINGS]
-        extra_kwargs = {
-            **EndpointUpdateSerializer.Meta.extra_kwargs,
-            "url": {"required": True},
-        }
+        fields = ["name", *API_WRITABLE_SETTINGS]
+        extra_kwargs = CREATION_EXTRA_KWARGS
 
 
 class DestinationCreatedSerializer(EndpointSerializer):
@@ -192,6 +162,18 @@ class DestinationCreatedSerializer(EndpointSerializer):
 
     class Meta(EndpointSerializer.Meta):
         fields = [*EndpointSerializer.Meta.fields, "signing_secret"]
+        read_only_fields = fields
+
+
+class EndpointCreatedSerializer(DestinationCreatedSerializer):
+    """A created endpoint, with what the merchant and M-Pesa need: shown this once."""
+
+    inbound_path = serializers.CharField(
+        read_only=True, help_text="Append to the relay's address to get the callback URL to give M-Pesa."
+    )
+
+    class Meta(DestinationCreatedSerializer.Meta):
+        fields = [*DestinationCreatedSerializer.Meta.fields, "inbound_path"]
         read_only_fields = fields
 
 

@@ -31,7 +31,7 @@ from daraja.relay_api.destination_serializers import (
     MerchantSerializer,
     SigningSecretSerializer,
 )
-from daraja.relay_api.schema import error_response
+from daraja.relay_api.schema import openapi_error_response
 from daraja.relay_api.views import ApiViewSet, Conflict, service_errors
 from delivery.selectors import endpoints_with_held_counts
 from webhooks.models import Endpoint, Merchant
@@ -165,7 +165,7 @@ class DestinationViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retri
         request=DestinationCreateSerializer,
         responses={
             201: DestinationCreatedSerializer,
-            409: error_response("The merchant has one by that name."),
+            409: openapi_error_response("The merchant has one by that name."),
         },
     )
     def create(self, request, user_id: str):
@@ -183,7 +183,10 @@ class DestinationViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retri
     @extend_schema(
         summary="Remove a destination",
         description="Only a destination that never had a delivery; one with history is paused instead.",
-        responses={204: None, 409: error_response("The destination has deliveries: pause it instead.")},
+        responses={
+            204: None,
+            409: openapi_error_response("The destination has deliveries: pause it instead."),
+        },
     )
     def destroy(self, request, user_id: str, name: str):
         endpoint = self.get_object()
@@ -228,8 +231,8 @@ class EndpointViewSet(DestinationActions, mixins.ListModelMixin, mixins.Retrieve
         request=EndpointCreateSerializer,
         responses={
             201: EndpointCreatedSerializer,
-            403: error_response("A merchant key asked for another user's endpoint."),
-            409: error_response("This user already has an endpoint; PATCH it instead."),
+            403: openapi_error_response("A merchant key asked for another user's endpoint."),
+            409: openapi_error_response("This user already has an endpoint; PATCH it instead."),
         },
     )
     def create(self, request):

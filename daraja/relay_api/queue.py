@@ -1,8 +1,11 @@
 """``/api/v1/queue/``: the numbers ``/health/queue`` shows, for API clients and scripts.
 
-Built from the same selectors as the health view, in the same shape
-(without ``service``/``timestamp``). They describe the one shared queue and
-are public on ``/health/queue`` already, so every key sees the same numbers.
+The same body (``daraja.queue_report.queue_report``) without
+``service``/``timestamp``, with ``errors`` (every key may see what is down,
+as on ``/health/queue``) and without ``endpoints`` (merchants' rows are the
+destinations resources' business). The numbers describe the one shared
+queue and are public on ``/health/queue`` already, so every key sees the
+same ones.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from daraja.health import queue_report
+from daraja.queue_report import queue_report
 from daraja.relay_api.views import ApiViewMixin
 
 QUEUE_STATUSES = ["healthy", "unhealthy"]
@@ -32,10 +35,17 @@ class QueueSerializer(serializers.Serializer):
     name = serializers.CharField()
     waiting = serializers.IntegerField(allow_null=True, help_text="Deliveries due now, all priorities.")
     active = serializers.IntegerField(allow_null=True, help_text="Deliveries being sent, all priorities.")
-    failed = serializers.IntegerField(allow_null=True, help_text="Open dead letters (database).")
+    failed = serializers.IntegerField(
+        allow_null=True, help_text="Deprecated: the same number as `open_dead_letters`, under its old name."
+    )
     completed = serializers.IntegerField(allow_null=True, help_text="Delivered deliveries (database).")
     scheduled_retries = serializers.IntegerField(allow_null=True, help_text="Retries not yet due (database).")
-    dead_letters = serializers.IntegerField(allow_null=True, help_text="Open dead letters (database).")
+    dead_letters = serializers.IntegerField(
+        allow_null=True, help_text="Deprecated: the same number as `open_dead_letters`, under its old name."
+    )
+    open_dead_letters = serializers.IntegerField(
+        allow_null=True, help_text="Dead letters waiting for a person to retry or purge them (database)."
+    )
     priorities = serializers.DictField(
         child=PriorityNumbersSerializer(),
         help_text="Per priority (urgent, high, normal, low); {} without the database.",

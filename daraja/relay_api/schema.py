@@ -59,7 +59,7 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.JSONField()
 
 
-def error_response(description: str) -> OpenApiResponse:
+def openapi_error_response(description: str) -> OpenApiResponse:
     """An ``extend_schema`` response for a view-specific error status (403, 409, 503…)."""
     return OpenApiResponse(response=ErrorSerializer, description=description)
 

@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import pytest
-from django.apps import apps
 
-SUPPORT_GROUP_MIGRATION = "deadletter.migrations.0004_support_group"
-SUPPORT_MERCHANTS_MIGRATION = "webhooks.migrations.0009_support_sees_merchants"
+SUPPORT_GROUP_MIGRATION = ("deadletter", "0004_support_group", "create_support_group")
+SUPPORT_MERCHANTS_MIGRATION = ("webhooks", "0009_support_sees_merchants", "let_support_see_merchants")
+PAUSE_PERMISSION_MIGRATION = (
+    "webhooks",
+    "0010_pause_permission_on_endpoints",
+    "move_pause_permission_to_endpoints",
+)
 PASSWORD = "pw-for-tests-only"
 
 
+@functools.cache
+def _models_at(app_label: str, migration: str):
+    """The models as they were when ``migration`` ran (what its function was written for)."""
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    return MigrationLoader(connection).project_state((app_label, migration)).apps
+
+
 def ensure_support_group():
-    """The Support group as deadletter/migrations/0004 creates it (and webhooks/0009 extends it).
+    """The Support group as deadletter/migrations/0004 creates it (webhooks 0009 and 0010 change it).
 
     Transactional tests empty the database afterwards (groups too), so the
-    migration's own function is run again rather than a copy of what it does.
+    migrations' own functions are run again, each with the models of its
+    time, rather than a copy of what they do.
     """
-    importlib.import_module(SUPPORT_GROUP_MIGRATION).create_support_group(apps, None)
-    importlib.import_module(SUPPORT_MERCHANTS_MIGRATION).let_support_see_merchants(apps, None)
+    for app_label, migration, function in (
+        SUPPORT_GROUP_MIGRATION,
+        SUPPORT_MERCHANTS_MIGRATION,
+        PAUSE_PERMISSION_MIGRATION,
+    ):
+        module = importlib.import_module(f"{app_label}.migrations.{migration}")
+        getattr(module, function)(_models_at(app_label, migration), None)
     from django.contrib.auth.models import Group
 
     return Group.objects.get(name="Support")

@@ -4,6 +4,8 @@ and editing endpoints stay with superusers. Every admin action lands in the admi
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from deadletter.models import DeadLetter
 from tests.helpers import post_callback
@@ -18,7 +20,7 @@ SUPPORT_PERMISSIONS = {
     "delivery.view_deliveryattempt",
     "deadletter.view_deadletter",
     "deadletter.retry_deadletter",
-    "deadletter.pause_endpoint",
+    "webhooks.pause_endpoint",
 }
 
 
@@ -28,6 +30,30 @@ def test_the_migration_creates_the_support_group_with_exactly_its_permissions():
     group = Group.objects.get(name="Support")
     granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
     assert granted == SUPPORT_PERMISSIONS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pause_permission_moves_to_destinations_and_whoever_had_it_keeps_it(django_user_model):
+    # given the database before the move, with a user given the permission on dead letters by hand
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("webhooks", "0009_support_sees_merchants")])
+        on_dead_letters = Permission.objects.get(
+            content_type__app_label="deadletter", codename="pause_endpoint"
+        )
+        user = django_user_model.objects.create_user("pauser", is_staff=True)
+        user.user_permissions.add(on_dead_letters)
+        # when the migrations run
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    # then the same row is the destinations' permission, and the user still holds it
+    moved = Permission.objects.get(pk=on_dead_letters.pk)
+    assert (moved.content_type.app_label, moved.content_type.model) == ("webhooks", "endpoint")
+    assert django_user_model.objects.get(pk=user.pk).has_perm("webhooks.pause_endpoint")
+    assert not Permission.objects.filter(content_type__app_label="deadletter", codename="pause_endpoint")
 
 
 @pytest.fixture

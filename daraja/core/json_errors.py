@@ -4,7 +4,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+def drf_error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     """A DRF response carrying the project's error body."""
     return Response({"error": code, "detail": detail}, status=status, headers=headers)
 
