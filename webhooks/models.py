@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
+from delivery import errors
 from delivery.policy import ErrorCategory
 from webhooks.inbound_tokens import contains_forbidden_word, generate_inbound_token
 from webhooks.mpesa import CallbackKind
@@ -466,3 +467,13 @@ class ValidationExchange(models.Model):
 
     def __str__(self) -> str:
         return f"C2B validation {self.pk} by {self.destination.user_id} ({self.get_outcome_display()})"
+
+    @property
+    def error_summary(self) -> str:
+        """Why the fallback answered, in a sentence for people; ``""`` when the merchant answered."""
+        if not self.error_category:
+            return ""
+        status = self.response_status
+        if self.error_category == ErrorCategory.INVALID_RESPONSE and status and 200 <= status <= 299:
+            return f"The validation URL answered {status} without an accept or reject ResultCode"
+        return errors.error_summary(self.error_category, status, self.error_message)

@@ -17,8 +17,9 @@ from daraja.admin.deliveries import (
     status_badge,
 )
 from daraja.admin.tools import UserIdFilter
+from daraja.admin.validation_exchanges import outcome_badge, render_validation_exchange
 from delivery.models import Delivery
-from webhooks.models import Callback
+from webhooks.models import Callback, ValidationExchange
 from webhooks.priorities import Priority
 
 
@@ -67,7 +68,7 @@ class CallbackAdmin(admin.ModelAdmin):
         KindFilter,
         ("received_at", admin.DateFieldListFilter),
     )
-    list_select_related = ("merchant",)
+    list_select_related = ("merchant", "validation_exchange")
     search_fields = ("receipt_number",)  # shows the search box; get_search_results does the matching
     search_help_text = (
         "Receipt number, CheckoutRequestID, TransID, ConversationID, webhook id (msg_…), "
@@ -93,7 +94,7 @@ class CallbackAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Deliveries and every attempt", {"fields": ("timelines",)}),
+        ("Deliveries and every attempt (and the C2B validation)", {"fields": ("timelines",)}),
         ("What M-Pesa sent (read-only)", {"fields": ("pretty_payload", "headers")}),
     )
     readonly_fields = (
@@ -167,6 +168,13 @@ class CallbackAdmin(admin.ModelAdmin):
     @admin.display(description="delivery")
     def delivery_status(self, obj):
         if obj.shown_delivery_status is None:
+            exchange = getattr(obj, "validation_exchange", None)
+            if exchange is not None:
+                return format_html(
+                    '<a href="{}">C2B validation: {}</a>',
+                    reverse("admin:webhooks_validationexchange_change", args=[exchange.pk]),
+                    outcome_badge(exchange),
+                )
             return "no destination receives it"
         label = Delivery.Status(obj.shown_delivery_status).label
         badge = format_html(
@@ -192,6 +200,17 @@ class CallbackAdmin(admin.ModelAdmin):
             .order_by("pk")
         )
         parts = [
+            format_html(
+                '<p><a href="{}">C2B validation</a> asked of <strong>{}</strong> ({}) {}</p>{}',
+                reverse("admin:webhooks_validationexchange_change", args=[exchange.pk]),
+                exchange.destination.name,
+                exchange.webhook_id,
+                outcome_badge(exchange),
+                render_validation_exchange(exchange),
+            )
+            for exchange in ValidationExchange.objects.filter(callback=obj).select_related("destination")
+        ]
+        parts += [
             format_html(
                 '<p><a href="{}">Delivery {}</a> to <strong>{}</strong> ({}) {}</p>{}',
                 reverse("admin:delivery_delivery_change", args=[delivery.pk]),

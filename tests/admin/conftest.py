@@ -9,17 +9,19 @@ from django.apps import apps
 
 SUPPORT_GROUP_MIGRATION = "deadletter.migrations.0004_support_group"
 SUPPORT_MERCHANTS_MIGRATION = "webhooks.migrations.0009_support_sees_merchants"
+SUPPORT_VALIDATIONS_MIGRATION = "webhooks.migrations.0011_support_sees_validation_exchanges"
 PASSWORD = "pw-for-tests-only"
 
 
 def ensure_support_group():
-    """The Support group as deadletter/migrations/0004 creates it (and webhooks/0009 extends it).
+    """The Support group as deadletter/migrations/0004 creates it (and webhooks/0009 and 0011 extend it).
 
     Transactional tests empty the database afterwards (groups too), so the
     migration's own function is run again rather than a copy of what it does.
     """
     importlib.import_module(SUPPORT_GROUP_MIGRATION).create_support_group(apps, None)
     importlib.import_module(SUPPORT_MERCHANTS_MIGRATION).let_support_see_merchants(apps, None)
+    importlib.import_module(SUPPORT_VALIDATIONS_MIGRATION).let_support_see_validation_exchanges(apps, None)
     from django.contrib.auth.models import Group
 
     return Group.objects.get(name="Support")
