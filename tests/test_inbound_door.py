@@ -230,6 +230,7 @@ def test_a_slow_merchant_gets_the_fallback_within_the_budget(
         answer["ResultCode"],
     )
     assert exchange.duration_ms < 1500
+    assert exchange.error_summary == "No answer within 0.6 s"
     assert_outside_the_delivery_lifecycle()
 
 
@@ -246,10 +247,14 @@ def test_a_merchant_that_is_down_or_answers_garbage_gets_the_fallback(client, re
     assert response.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
     down_exchange = ValidationExchange.objects.get(destination=down)
     assert (down_exchange.error_category, down_exchange.response_status) == ("network", None)
+    assert down_exchange.error_summary.startswith("Connection refused by 127.0.0.1:")
     garbage_exchange = ValidationExchange.objects.get(destination=garbage)
     assert (garbage_exchange.error_category, garbage_exchange.response_excerpt) == (
         "invalid_response",
         "<html>oops</html>",
+    )
+    assert garbage_exchange.error_summary == (
+        "The validation URL answered 200 without an accept or reject ResultCode"
     )
     assert_outside_the_delivery_lifecycle()
 

@@ -101,7 +101,9 @@ def c2b_validate(
     )
     result = validation_post(endpoint, callback, webhook_id=webhook_id, sent_at=sent_at)
     answer = merchant_answer(result)
-    failure = None if answer is not None else validation_failure(result)
+    failure = None
+    if answer is None:
+        failure = validation_failure(result, budget=settings.C2B_VALIDATION_BUDGET_SECONDS)
     if failure is not None:
         answer = fallback_answer([endpoint])
         logger.warning(
@@ -170,15 +172,20 @@ def validation_post(
     )
 
 
-def validation_failure(result: TransportResult) -> tuple[str, str]:
+def validation_failure(result: TransportResult, *, budget: float) -> tuple[str, str]:
     """Why ``result`` is no usable answer: (error category, message for engineers).
 
     A 410 is a client error here: a validation URL's 410 concerns that URL,
-    not the destination's deliveries, so it pauses nothing.
+    not the destination's deliveries, so it pauses nothing. A timeout names
+    the budget, in the words the delivery sender uses, so that its summary
+    for people reads "No answer within 5 s" like a delivery's.
     """
     if result.status_code is None:
         category = result.failure if result.failure in ErrorCategory.values else ErrorCategory.NETWORK
-        return category, redact_urls(result.error_message)
+        message = redact_urls(result.error_message)
+        if category == ErrorCategory.TIMEOUT:
+            message = f"no complete answer within the {budget:g} s deadline: {message}"
+        return category, message
     category = categorize_status(result.status_code)
     if category is None:
         return ErrorCategory.INVALID_RESPONSE, UNUSABLE_ANSWER
