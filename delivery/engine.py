@@ -17,19 +17,16 @@ A worker's drain job (``drain``) loops:
 It stops claiming after ``DRAIN_CLAIM_SECONDS`` (and on a warm shutdown),
 lets what is in flight finish and record itself, and wakes another drain if
 it left work behind, so one RQ job never runs for long. Deliveries named by
-a job (a circuit's probe, a legacy ``deliver_webhook`` job) and the C2B
-validation exchange go through the same gates, sender and recording, one at
-a time (``deliver_one``, ``send_claimed``).
+a job (a circuit's probe, a legacy ``deliver_webhook`` job) go through the
+same gates, sender and recording, one at a time (``deliver_one``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,12 +46,12 @@ from delivery.circuit import (
 )
 from delivery.destinations import DestinationRefused, check_destination
 from delivery.lifecycle import AttemptRecord, Claim
-from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings, decide_attempt
+from delivery.policy import AttemptOutcome, RetrySettings, decide_attempt
 from delivery.priority import Priority
 from delivery.selectors import in_flight
 from delivery.sender import SendRequest, process_sender
 from delivery.services import endpoint_release_waiting
-from delivery.signing import standard_webhook_headers
+from delivery.signing import relay_headers
 from delivery.transport import TransportResult
 from delivery.wakeup import WAKE_KEY_SECONDS, help_wanted, keep_awake, let_wakeups_through, wake_at, wake_now
 from webhooks.models import Endpoint
@@ -235,35 +232,6 @@ def deliver_one(delivery_id: int, *, timeout_cap: float | None = None) -> str:
     return record.decision.outcome
 
 
-def send_claimed(
-    claim: Claim,
-    *,
-    url: str,
-    connect_timeout: float,
-    total_timeout: float,
-    retry: RetrySettings,
-    judge: Callable[[TransportResult, AttemptDecision], AttemptDecision] | None = None,
-) -> tuple[str, TransportResult]:
-    """Send a claimed delivery to ``url`` now and record the attempt (the C2B validation exchange).
-
-    ``judge``, when given, may replace the policy's decision before it is
-    recorded (the C2B exchange fails a 2xx whose body is no usable answer).
-    """
-    started_at = timezone.now()
-    request, refused = _request(claim, url=url, connect_timeout=connect_timeout, total_timeout=total_timeout)
-    if refused is not None:
-        result = refused
-    else:
-        _log_sending(claim, url, retry)
-        result = _sender().send(request)
-    record = _record_of(_InFlight(claim, started_at, retry), result)
-    if judge is not None:
-        record = dataclasses.replace(record, decision=judge(result, record.decision))
-    lifecycle.record_attempts([record])
-    _log_outcome(record, retry)
-    return record.decision.outcome, result
-
-
 # --- gates ----------------------------------------------------------------------------------------
 
 
@@ -334,24 +302,19 @@ def _request(
         return None, TransportResult(0, failure="network", error_message=f"DNS lookup failed: {exc}")
     now = timezone.now()
     endpoint = claim.endpoint
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": settings.DELIVERY_USER_AGENT,
-        **standard_webhook_headers(
-            webhook_id=claim.webhook_id,
-            timestamp=now,
-            body=claim.raw_body,
-            secrets=endpoint.active_signing_secrets(now),
-        ),
-        "X-Daraja-Attempt": str(claim.attempt_number),
-        "X-Daraja-Priority": Priority(claim.priority).queue_name,
-        "X-Daraja-User-Id": endpoint.user_id,
-        "X-Daraja-Kind": claim.kind,
-    }
-    if claim.result_code:
-        headers["X-Daraja-Result-Code"] = claim.result_code
-    if claim.correlation_id:
-        headers["X-Daraja-Correlation-Id"] = claim.correlation_id
+    headers = relay_headers(
+        webhook_id=claim.webhook_id,
+        timestamp=now,
+        body=claim.raw_body,
+        secrets=endpoint.active_signing_secrets(now),
+        user_agent=settings.DELIVERY_USER_AGENT,
+        attempt_number=claim.attempt_number,
+        priority_name=Priority(claim.priority).queue_name,
+        user_id=endpoint.user_id,
+        kind=claim.kind,
+        result_code=claim.result_code,
+        correlation_id=claim.correlation_id,
+    )
     request = SendRequest(
         url=url,
         body=claim.raw_body,

@@ -194,19 +194,6 @@ def claim_by_id(delivery_id: int) -> Claim | None:
         return claim
 
 
-def lease_new(delivery: Delivery, *, timeout_seconds: float) -> Claim:
-    """A claim on a delivery created "delivering" by its caller (the C2B validation exchange)."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    Delivery.objects.filter(pk=delivery.pk, status=Status.DELIVERING).update(
-        lease_token=token,
-        lease_expires_at=now + timedelta(seconds=timeout_seconds + settings.DELIVERY_LEASE_MARGIN_SECONDS),
-        started_delivering_at=now,
-    )
-    (claim,) = _load_claims([delivery.pk], token)
-    return claim
-
-
 def _due_candidates(now: datetime, limit: int, every_priority: bool) -> list[tuple[int, float]]:
     """(id, endpoint timeout) of due deliveries the claim may take, in claim order."""
     at = connection.ops.adapt_datetimefield_value(now)

@@ -42,6 +42,8 @@ class PriorityReason(models.TextChoices):
     FAILED_PAYMENT = "failed_payment", "Failed payment"
     HIGH_VALUE = "high_value", "High-value payment"
     INFORMATIONAL = "informational", "Informational callback"
+    # Chosen by no rule: it labels the deliveries that recorded C2B validations before they had a
+    # record of their own (ValidationExchange); those rows stay readable (docs/mpesa.md §5).
     C2B_VALIDATION = "c2b_validation", "C2B validation (answered at once)"
 
 

@@ -25,3 +25,40 @@ def standard_webhook_headers(
         "webhook-timestamp": str(int(timestamp.timestamp())),
         "webhook-signature": " ".join(signatures),
     }
+
+
+def relay_headers(
+    *,
+    webhook_id: str,
+    timestamp: datetime,
+    body: bytes,
+    secrets: list[str],
+    user_agent: str,
+    attempt_number: int,
+    priority_name: str,
+    user_id: str,
+    kind: str,
+    result_code: str,
+    correlation_id: str,
+) -> dict[str, str]:
+    """Every header the relay's outbound contract puts on a request to a merchant's app, in order.
+
+    The Standard Webhooks headers, then ``X-Daraja-Attempt``, ``-Priority``,
+    ``-User-Id`` and ``-Kind``; ``X-Daraja-Result-Code`` and
+    ``X-Daraja-Correlation-Id`` only when the callback has them. Every
+    request the relay makes to a merchant's app carries exactly these.
+    """
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": user_agent,
+        **standard_webhook_headers(webhook_id=webhook_id, timestamp=timestamp, body=body, secrets=secrets),
+        "X-Daraja-Attempt": str(attempt_number),
+        "X-Daraja-Priority": priority_name,
+        "X-Daraja-User-Id": user_id,
+        "X-Daraja-Kind": kind,
+    }
+    if result_code:
+        headers["X-Daraja-Result-Code"] = result_code
+    if correlation_id:
+        headers["X-Daraja-Correlation-Id"] = correlation_id
+    return headers

@@ -142,8 +142,8 @@ def _put_back_stuck(now: datetime) -> int:
     """Deliveries whose worker died mid-attempt and whose lease ran out (or that have none): waiting again.
 
     The claim takes back an active endpoint's expired leases by itself; this
-    catches the rest (a paused endpoint's, a C2B exchange whose web process
-    died) after the endpoint's timeout plus ``SWEEP_STUCK_MARGIN_SECONDS``.
+    catches the rest (a paused endpoint's) after the endpoint's timeout plus
+    ``SWEEP_STUCK_MARGIN_SECONDS``.
     No attempt is charged. Whether the receiver got the lost attempt cannot
     be known: the next attempt carries the same webhook-id (docs/reliability.md).
     """
@@ -162,8 +162,7 @@ def _put_back_stuck(now: datetime) -> int:
     for delivery in candidates:
         endpoint = delivery.endpoint
         started = delivery.started_delivering_at or delivery.updated_at
-        allowed = max(endpoint.timeout_seconds, settings.C2B_VALIDATION_BUDGET_SECONDS)
-        if started >= now - margin - timedelta(seconds=allowed):
+        if started >= now - margin - timedelta(seconds=endpoint.timeout_seconds):
             continue
         status = lifecycle.put_back(delivery)
         if status is None:

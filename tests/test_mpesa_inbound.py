@@ -10,7 +10,7 @@ from deadletter.models import DeadLetter
 from delivery.models import Delivery
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import Callback
+from webhooks.models import Callback, ValidationExchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -271,7 +271,9 @@ def test_on_a_shared_legacy_url_the_validation_is_asked_and_the_confirmation_fol
     assert kinds == [("c2b_validation", None), ("c2b_confirmation", True)]
 
 
-def test_an_unusable_2xx_validation_answer_is_a_dead_lettered_exchange(client, receiver, endpoint_factory):
+def test_an_unusable_2xx_validation_answer_is_a_failed_exchange_not_a_dead_letter(
+    client, receiver, endpoint_factory
+):
     # Given a validation URL that answers 200 with no accept/reject
     endpoint = endpoint_factory(user_id="shop1", validation_url=receiver.url("/validate"))
     receiver.script("/validate", Reply(body=b'{"ok": true}'))
@@ -279,13 +281,14 @@ def test_an_unusable_2xx_validation_answer_is_a_dead_lettered_exchange(client, r
     response = client.generic(
         "POST", endpoint.inbound_path + "/c2b-validation", VALIDATION_WITH_BALANCE, "application/json"
     )
-    # Then M-Pesa gets the fallback and the exchange is recorded as failed, in the dead-letter queue
+    # Then M-Pesa gets the fallback and the exchange is recorded as failed, outside the delivery lifecycle
     assert response.json() == {"ResultCode": "0", "ResultDesc": "Accepted"}
-    delivery = Delivery.objects.get()
-    attempt = delivery.attempts.get()
-    assert (delivery.status, attempt.outcome, attempt.error_category) == (
-        "dead",
-        "dead_lettered",
+    exchange = ValidationExchange.objects.get()
+    assert (exchange.outcome, exchange.error_category, exchange.response_status) == (
+        "fallback",
         "invalid_response",
+        200,
     )
-    assert DeadLetter.objects.filter(delivery=delivery).exists()
+    assert exchange.response_excerpt == '{"ok": true}'
+    assert not Delivery.objects.exists()
+    assert not DeadLetter.objects.exists()

@@ -3,6 +3,7 @@
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,7 +14,7 @@ from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
 from tests.helpers import post_callback, stk_body
 from tests.support import Reply, run_worker
-from webhooks.models import Callback
+from webhooks.models import Callback, Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -151,3 +152,19 @@ def test_a_purged_dead_letter_still_accounts_for_its_dead_delivery(client, recei
 def test_bad_arguments_are_refused_with_a_message(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("reconcile", *args, stdout=io.StringIO())
+
+
+def test_a_c2b_validation_answered_through_its_url_is_accounted_for_as_validated(client, receiver, shop):
+    # given a validation answered by the merchant's validation URL (an exchange, no delivery) and a payment
+    Endpoint.objects.filter(pk=shop.pk).update(validation_url=receiver.url("/validate"))
+    receiver.script("/validate", Reply(body=b'{"ResultCode": 0}'))
+    body = (Path(__file__).resolve().parent / "mpesa" / "payloads" / "c2b_validation.json").read_bytes()
+    shop.refresh_from_db()
+    client.generic("POST", shop.inbound_path + "/c2b-validation", body, "application/json")
+    receive(client)
+    # when
+    result, error = reconcile()
+    # then the validation counts as validated, and nothing is unaccounted for
+    assert error is None
+    assert (result["received"], result["validated"], result["states"]["pending"]) == (2, 1, 1)
+    assert (result["without_delivery"], result["unaccounted"], result["problems"]) == (0, 0, [])

@@ -1,12 +1,18 @@
 """C2B validation: the one synchronous exchange. M-Pesa waits (about 8 s) for the merchant's accept/reject.
 
-The callback is kept and the exchange recorded as a delivery with one
-attempt, like any other; the merchant's answer is relayed to M-Pesa (a
-rejection with the merchant's own text), or the endpoint's fallback when the
-merchant is slow, down or answers something unusable. A failed exchange — no
-answer, an error status, or a 2xx whose body is no accept/reject — is
-dead-lettered; retrying it from the dead-letter queue delivers the notice to
-the endpoint's main URL (the accept/reject window has long passed by then).
+The callback is kept, then the validation request goes once to the
+validating destination's validation URL over ``delivery.transport``, signed
+with the same headers as any delivery, within
+``C2B_VALIDATION_BUDGET_SECONDS``. The merchant's answer is relayed to M-Pesa
+(a rejection with the merchant's own text), or the destination's fallback
+when the merchant is slow, down or answers something unusable. Each exchange
+is recorded as a ``ValidationExchange``.
+
+The exchange is no delivery: it has no retries and no dead letter, and it
+never moves the destination's circuit or pause switch (a validation URL
+answering 410 is a failed validation like any other, answered with the
+fallback). The window for an answer closes with M-Pesa's wait, so there is
+nothing left to retry.
 
 ``inbound_facts`` decides, for the inbound door, whether a C2B-shaped body is a
 validation or a confirmation (see its docstring).
@@ -18,6 +24,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -25,12 +32,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from daraja.core.error_categories import ErrorCategory
-from delivery.models import Delivery
-from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings
-from delivery.priority import Priority, PriorityReason
-from delivery.sending import attempt_send
+from daraja.core.masking import redact_url, redact_urls
+from delivery import transport
+from delivery.destinations import DestinationRefused, check_destination
+from delivery.models import new_webhook_id
+from delivery.policy import categorize_status
+from delivery.priority import Priority
+from delivery.signing import relay_headers
 from delivery.transport import TransportResult
-from webhooks.models import Callback, Endpoint, Merchant, ValidationFallback
+from webhooks.models import Callback, Endpoint, Merchant, ValidationExchange, ValidationFallback
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.mpesa.kinds import C2B_KINDS
 from webhooks.services import callback_create
@@ -42,8 +52,7 @@ REJECT_OTHER = {"ResultCode": "C2B00016", "ResultDesc": "Rejected"}
 _REJECT_CODE = re.compile(r"C2B0001[1-6]")
 # M-Pesa shows ResultDesc to nobody but logs it; keep the merchant's text, bounded.
 _MAX_DESCRIPTION_CHARS = 100
-# One try: a second would land after M-Pesa stopped waiting.
-_ONE_TRY = RetrySettings(max_attempts=1, initial_delay=0, multiplier=1, max_delay=0)
+UNUSABLE_ANSWER = "The validation URL answered 2xx without a usable ResultCode (0 or C2B00011-C2B00016)"
 
 
 def validating_destination(destinations: Sequence[Endpoint]) -> Endpoint | None:
@@ -73,7 +82,7 @@ def c2b_validate(
     source_ip: str | None,
     facts: CallbackFacts,
 ) -> dict[str, str]:
-    """Keep the request, ask the merchant's validation URL within the budget, return M-Pesa's answer."""
+    """Keep the request, ask the validation URL within the budget, record the exchange, answer M-Pesa."""
     with transaction.atomic():
         callback = callback_create(
             merchant=endpoint.merchant,
@@ -83,20 +92,20 @@ def c2b_validate(
             source_ip=source_ip,
             facts=facts,
         )
-        delivery = Delivery.objects.create(
-            callback=callback,
-            endpoint=endpoint,
-            priority=Priority.URGENT,
-            priority_reason=PriorityReason.C2B_VALIDATION,
-            status=Delivery.Status.DELIVERING,
-            started_delivering_at=timezone.now(),
-        )
-    budget = settings.C2B_VALIDATION_BUDGET_SECONDS
-    connect_timeout = min(settings.DELIVERY_CONNECT_TIMEOUT, budget / 2)
-    result, answer = _exchange(
-        delivery, url=endpoint.validation_url, connect_timeout=connect_timeout, budget=budget
+    webhook_id = new_webhook_id()
+    sent_at = timezone.now()
+    logger.info(
+        "🚀 C2B validation for %s sent to %s (%s)",
+        endpoint.user_id,
+        redact_url(endpoint.validation_url),
+        webhook_id,
     )
+    result = validation_post(endpoint, callback, webhook_id=webhook_id, sent_at=sent_at)
+    answer = merchant_answer(result)
+    failure = None
     if answer is None:
+        failure = validation_failure(result, budget=settings.C2B_VALIDATION_BUDGET_SECONDS)
+    if failure is not None:
         answer = fallback_answer([endpoint])
         logger.warning(
             "⚠️ C2B validation for %s got no usable answer (%s): answered M-Pesa with the fallback %s",
@@ -104,36 +113,122 @@ def c2b_validate(
             result.failure or f"HTTP {result.status_code}",
             answer["ResultCode"],
         )
+        if result.status_code == 410:
+            logger.warning(
+                "⚠️ The validation URL of %s answered 410 Gone: nothing is paused, the fallback answers",
+                endpoint.user_id,
+            )
+    validation_exchange_record(
+        endpoint=endpoint,
+        callback=callback,
+        webhook_id=webhook_id,
+        sent_at=sent_at,
+        result=result,
+        answer=answer,
+        failure=failure,
+    )
     return answer
 
 
-def _exchange(
-    delivery: Delivery, *, url: str, connect_timeout: float, budget: float
-) -> tuple[TransportResult, dict[str, str] | None]:
-    """Send the validation request once and record the attempt, judged by the answer's use to M-Pesa.
+def validation_post(
+    endpoint: Endpoint, callback: Callback, *, webhook_id: str, sent_at: datetime
+) -> TransportResult:
+    """POST the kept request to ``endpoint``'s validation URL once, signed; never raises for network trouble.
 
-    A 2xx without a usable accept/reject is recorded as a dead-lettered
-    ``invalid_response`` (the policy alone would call any 2xx delivered).
+    The URL is checked again now (the destination guard), and the connection
+    goes to the address checked. The whole exchange, connecting included, is
+    bounded by ``C2B_VALIDATION_BUDGET_SECONDS``; connecting alone by
+    ``DELIVERY_CONNECT_TIMEOUT`` or half the budget, whichever is shorter.
     """
-
-    def judge(result: TransportResult, decision: AttemptDecision) -> AttemptDecision:
-        if decision.delivered and merchant_answer(result) is None:
-            return unusable_answer_decision()
-        return decision
-
-    _, result = attempt_send(
-        delivery, url=url, connect_timeout=connect_timeout, total_timeout=budget, retry=_ONE_TRY, judge=judge
+    url = endpoint.validation_url
+    try:
+        destination = check_destination(url)
+    except DestinationRefused as refused:
+        return TransportResult(0, failure="destination_refused", error_message=str(refused))
+    except OSError as exc:
+        return TransportResult(0, failure="network", error_message=f"DNS lookup failed: {exc}")
+    budget = settings.C2B_VALIDATION_BUDGET_SECONDS
+    headers = relay_headers(
+        webhook_id=webhook_id,
+        timestamp=sent_at,
+        body=bytes(callback.raw_body),
+        secrets=endpoint.active_signing_secrets(sent_at),
+        user_agent=settings.DELIVERY_USER_AGENT,
+        attempt_number=1,
+        priority_name=Priority.URGENT.queue_name,
+        user_id=endpoint.user_id,
+        kind=callback.kind,
+        result_code=callback.result_code,
+        correlation_id=callback.correlation_id,
     )
-    answer = merchant_answer(result)
-    return result, answer
+    return transport.post(
+        url,
+        bytes(callback.raw_body),
+        headers,
+        host=destination.host,
+        address=destination.address,
+        connect_timeout=min(settings.DELIVERY_CONNECT_TIMEOUT, budget / 2),
+        total_timeout=budget,
+        max_response_bytes=settings.DELIVERY_MAX_RESPONSE_BYTES,
+    )
 
 
-def unusable_answer_decision() -> AttemptDecision:
-    """A 2xx that is no accept/reject: M-Pesa got the fallback, so the exchange failed."""
-    return AttemptDecision(
-        outcome=AttemptOutcome.DEAD_LETTERED,
-        category=ErrorCategory.INVALID_RESPONSE,
-        error_message="The validation URL answered 2xx without a usable ResultCode (0 or C2B00011-C2B00016)",
+def validation_failure(result: TransportResult, *, budget: float) -> tuple[str, str]:
+    """Why ``result`` is no usable answer: (error category, message for engineers).
+
+    A 410 is a client error here: a validation URL's 410 concerns that URL,
+    not the destination's deliveries, so it pauses nothing. A timeout names
+    the budget, in the words the delivery sender uses, so that its summary
+    for people reads "No answer within 5 s" like a delivery's.
+    """
+    if result.status_code is None:
+        category = result.failure if result.failure in ErrorCategory.values else ErrorCategory.NETWORK
+        message = redact_urls(result.error_message)
+        if category == ErrorCategory.TIMEOUT:
+            message = f"no complete answer within the {budget:g} s deadline: {message}"
+        return category, message
+    category = categorize_status(result.status_code)
+    if category is None:
+        return ErrorCategory.INVALID_RESPONSE, UNUSABLE_ANSWER
+    if category == ErrorCategory.GONE:
+        category = ErrorCategory.CLIENT_ERROR
+    detail = redact_urls(result.error_message)
+    return category, f"HTTP {result.status_code}" + (f"; {detail}" if detail else "")
+
+
+def validation_exchange_record(
+    *,
+    endpoint: Endpoint,
+    callback: Callback,
+    webhook_id: str,
+    sent_at: datetime,
+    result: TransportResult,
+    answer: dict[str, str],
+    failure: tuple[str, str] | None,
+) -> ValidationExchange:
+    """Save what one validation exchange sent, got back and answered M-Pesa."""
+    if failure is not None:
+        outcome = ValidationExchange.Outcome.FALLBACK
+    elif answer["ResultCode"] == ACCEPT["ResultCode"]:
+        outcome = ValidationExchange.Outcome.ACCEPTED
+    else:
+        outcome = ValidationExchange.Outcome.REJECTED
+    category, message = failure or ("", "")
+    return ValidationExchange.objects.create(
+        merchant_id=endpoint.merchant_id,
+        destination=endpoint,
+        callback=callback,
+        webhook_id=webhook_id,
+        sent_at=sent_at,
+        duration_ms=result.duration_ms,
+        response_status=result.status_code,
+        response_excerpt=result.body.decode("utf-8", errors="replace")[
+            : settings.DELIVERY_RESPONSE_EXCERPT_CHARS
+        ],
+        outcome=outcome,
+        answer_code=answer["ResultCode"],
+        error_category=category,
+        error_message=message,
     )
 
 

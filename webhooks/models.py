@@ -1,4 +1,4 @@
-"""Users' endpoints (where and how to deliver) and the callbacks M-Pesa sent them."""
+"""Merchants, their destinations (where and how to deliver), the callbacks M-Pesa sent and C2B validations."""
 
 from decimal import Decimal
 
@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
+from daraja.core.error_categories import ErrorCategory
+from delivery import errors
 from delivery.priority import Priority
 from webhooks.inbound_tokens import contains_forbidden_word, generate_inbound_token
 from webhooks.mpesa import CallbackKind
@@ -429,3 +431,52 @@ class Callback(models.Model):
     def get_kind_display(self) -> str:
         """M-Pesa's name for the kind ("STK Push result"), not the stored value's."""
         return kind_label(self.kind)
+
+
+class ValidationExchange(models.Model):
+    """One C2B validation: the request sent to a destination's validation URL and what M-Pesa was answered.
+
+    A synchronous exchange of its own, outside the delivery lifecycle: one
+    POST within ``C2B_VALIDATION_BUDGET_SECONDS``, no retries, no dead letter,
+    no effect on the destination's circuit or pause switch. Only what support
+    needs to read back is kept: the status, a capped excerpt of the answer and
+    why the fallback answered; never a secret.
+    """
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted by the merchant"
+        REJECTED = "rejected", "Rejected by the merchant"
+        FALLBACK = "fallback", "No usable answer: the fallback answered"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="validation_exchanges")
+    destination = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="validation_exchanges")
+    callback = models.OneToOneField(Callback, on_delete=models.CASCADE, related_name="validation_exchange")
+    webhook_id = models.CharField(
+        max_length=40, unique=True, help_text="The webhook-id header the validation request carried."
+    )
+    sent_at = models.DateTimeField(db_index=True)
+    duration_ms = models.PositiveIntegerField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    answer_code = models.CharField(max_length=16, help_text="The ResultCode M-Pesa was answered.")
+    error_category = models.CharField(max_length=32, choices=ErrorCategory.choices, blank=True)
+    error_message = models.TextField(blank=True, help_text="Why the fallback answered, for engineers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"C2B validation {self.pk} by {self.destination.user_id} ({self.get_outcome_display()})"
+
+    @property
+    def error_summary(self) -> str:
+        """Why the fallback answered, in a sentence for people; ``""`` when the merchant answered."""
+        if not self.error_category:
+            return ""
+        status = self.response_status
+        if self.error_category == ErrorCategory.INVALID_RESPONSE and status and 200 <= status <= 299:
+            return f"The validation URL answered {status} without an accept or reject ResultCode"
+        return errors.error_summary(self.error_category, status, self.error_message)

@@ -13,4 +13,5 @@ from daraja.admin import (  # noqa: F401 (registered on import)
     deliveries,
     destinations,
     merchants,
+    validation_exchanges,
 )

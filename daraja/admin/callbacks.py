@@ -11,9 +11,10 @@ from daraja.admin.callback_rows import LARGE_CALLBACK_FIELDS, CallbackKindFilter
 from daraja.admin.display import change_link, change_url, pretty_json, status_badge
 from daraja.admin.timeline import render_timeline
 from daraja.admin.tools import ReadOnlyAdminMixin, UserIdFilter
+from daraja.admin.validation_exchanges import outcome_badge, render_validation_exchange
 from delivery.models import Delivery
 from delivery.priority import Priority
-from webhooks.models import Callback
+from webhooks.models import Callback, ValidationExchange
 
 
 class DeliveryStatusFilter(admin.SimpleListFilter):
@@ -61,7 +62,7 @@ class CallbackAdmin(QuotedIdsSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         KindFilter,
         ("received_at", admin.DateFieldListFilter),
     )
-    list_select_related = ("merchant",)
+    list_select_related = ("merchant", "validation_exchange")
     search_fields = ("receipt_number",)  # shows the search box; get_search_results does the matching
     quoted_callback_field = "pk"
     quoted_delivery_field = None
@@ -84,7 +85,7 @@ class CallbackAdmin(QuotedIdsSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Deliveries and every attempt", {"fields": ("timelines",)}),
+        ("Deliveries and every attempt (and the C2B validation)", {"fields": ("timelines",)}),
         ("What M-Pesa sent (read-only)", {"fields": ("pretty_payload", "headers")}),
     )
     readonly_fields = (
@@ -154,6 +155,13 @@ class CallbackAdmin(QuotedIdsSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="delivery")
     def delivery_status(self, obj):
         if obj.shown_delivery_status is None:
+            exchange = getattr(obj, "validation_exchange", None)
+            if exchange is not None:
+                return format_html(
+                    '<a href="{}">C2B validation: {}</a>',
+                    change_url("webhooks.validationexchange", exchange.pk),
+                    outcome_badge(exchange),
+                )
             return "no destination receives it"
         label = Delivery.Status(obj.shown_delivery_status).label
         badge = change_link(
@@ -177,6 +185,17 @@ class CallbackAdmin(QuotedIdsSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             .order_by("pk")
         )
         parts = [
+            format_html(
+                '<p><a href="{}">C2B validation</a> asked of <strong>{}</strong> ({}) {}</p>{}',
+                change_url("webhooks.validationexchange", exchange.pk),
+                exchange.destination.name,
+                exchange.webhook_id,
+                outcome_badge(exchange),
+                render_validation_exchange(exchange),
+            )
+            for exchange in ValidationExchange.objects.filter(callback=obj).select_related("destination")
+        ]
+        parts += [
             format_html(
                 '<p><a href="{}">Delivery {}</a> to <strong>{}</strong> ({}) {}</p>{}',
                 change_url("delivery.delivery", delivery.pk),

@@ -16,7 +16,7 @@ from django.utils import timezone
 from deadletter.models import DeadLetter
 from deadletter.selectors import open_dead_letters
 from delivery.models import Delivery, DeliveryAttempt
-from webhooks.models import Endpoint, Merchant
+from webhooks.models import Endpoint, Merchant, ValidationExchange
 from webhooks.selectors import callbacks_matching
 
 FAILED_OUTCOMES = (DeliveryAttempt.Outcome.RETRY_SCHEDULED, DeliveryAttempt.Outcome.DEAD_LETTERED)
@@ -33,8 +33,11 @@ def _row_number(term: str) -> int | None:
 
 def callbacks_quoted(term: str) -> list[int]:
     """Ids of the callbacks (newest first, at most ``SEARCH_MATCH_LIMIT``) that ``term`` names
-    (``webhooks.selectors.callbacks_matching``)."""
-    return list(callbacks_matching(term).values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT])
+    (``webhooks.selectors.callbacks_matching``), and the callback of the C2B validation whose
+    webhook id ``term`` is."""
+    quoted = list(callbacks_matching(term).values_list("pk", flat=True)[:SEARCH_MATCH_LIMIT])
+    validation = ValidationExchange.objects.filter(webhook_id=term).values_list("callback_id", flat=True)
+    return quoted + list(validation[:1])
 
 
 def deliveries_quoted(term: str) -> QuerySet[Delivery]:

@@ -9,7 +9,7 @@ from daraja.core.error_categories import ErrorCategory
 from daraja.relay_api.destination_serializers import PriorityField
 from delivery.errors import error_summary
 from delivery.models import Delivery, DeliveryAttempt
-from webhooks.models import Callback
+from webhooks.models import Callback, ValidationExchange
 
 DELIVERY_STATUS_CHOICES = Delivery.Status.choices
 
@@ -87,6 +87,36 @@ class DeliveryWithAttemptsSerializer(DeliverySerializer):
         read_only_fields = fields
 
 
+class ValidationExchangeSerializer(serializers.ModelSerializer):
+    """A C2B validation: what the destination's validation URL answered, and what M-Pesa was answered."""
+
+    destination = serializers.CharField(
+        source="destination.name", read_only=True, help_text="The destination whose validation URL was asked."
+    )
+    error_category = blank_or(ErrorCategory.choices)
+    error_summary = serializers.CharField(
+        read_only=True,
+        help_text="Why the fallback answered, in a sentence for people; empty when the merchant answered.",
+    )
+
+    class Meta:
+        model = ValidationExchange
+        fields = [
+            "destination",
+            "webhook_id",
+            "sent_at",
+            "duration_ms",
+            "response_status",
+            "response_excerpt",
+            "outcome",
+            "answer_code",
+            "error_category",
+            "error_message",
+            "error_summary",
+        ]
+        read_only_fields = fields
+
+
 CALLBACK_FIELDS = [
     "id",
     "user_id",
@@ -119,7 +149,8 @@ class CallbackSerializer(serializers.ModelSerializer):
     """A callback as listed: what M-Pesa said (read from the payload) and where its deliveries stand.
 
     ``deliveries`` has one delivery per destination that receives the
-    callback's kind (empty when none does). ``delivery`` is the first of
+    callback's kind (empty when none does, and for a C2B validation answered
+    by a validation URL: ``validation`` shows that exchange). ``delivery`` is the first of
     them, kept for integrations written when a merchant had one destination
     (deprecated: docs/api.md).
     """
@@ -127,10 +158,17 @@ class CallbackSerializer(serializers.ModelSerializer):
     user_id = serializers.CharField(source="merchant.user_id", read_only=True)
     deliveries = DeliverySerializer(many=True, read_only=True)
     delivery = serializers.SerializerMethodField(help_text="Deprecated: the first of `deliveries`.")
+    validation = ValidationExchangeSerializer(
+        source="validation_exchange",
+        read_only=True,
+        allow_null=True,
+        help_text="For a C2B validation sent to a validation URL: that exchange (it is no delivery); "
+        "otherwise null.",
+    )
 
     class Meta:
         model = Callback
-        fields = [*CALLBACK_FIELDS, "deliveries", "delivery"]
+        fields = [*CALLBACK_FIELDS, "deliveries", "delivery", "validation"]
         read_only_fields = fields
 
     @extend_schema_field(DeliverySerializer(allow_null=True))
@@ -146,7 +184,7 @@ class CallbackDetailSerializer(CallbackSerializer):
     delivery = serializers.SerializerMethodField(help_text="Deprecated: the first of `deliveries`.")
 
     class Meta(CallbackSerializer.Meta):
-        fields = [*CALLBACK_FIELDS, "payload", "deliveries", "delivery"]
+        fields = [*CALLBACK_FIELDS, "payload", "deliveries", "delivery", "validation"]
         read_only_fields = fields
 
     @extend_schema_field(DeliveryWithAttemptsSerializer(allow_null=True))

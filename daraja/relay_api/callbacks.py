@@ -58,6 +58,7 @@ CALLBACK_EXAMPLE = {
     "phone_number_masked": "2547****149",
     "duplicate_count": 0,
     "delivery": DELIVERY_EXAMPLE,
+    "validation": None,
 }
 ATTEMPT_EXAMPLES = [
     {
@@ -117,7 +118,7 @@ class CallbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         if self.action == "retrieve":
             deliveries = deliveries.prefetch_related("attempts")
         return (
-            Callback.objects.select_related("merchant")
+            Callback.objects.select_related("merchant", "validation_exchange__destination")
             .prefetch_related(Prefetch("deliveries", queryset=deliveries))
             .order_by("-id")
         )

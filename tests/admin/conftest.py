@@ -14,6 +14,11 @@ PAUSE_PERMISSION_MIGRATION = (
     "0010_pause_permission_on_endpoints",
     "move_pause_permission_to_endpoints",
 )
+SUPPORT_VALIDATIONS_MIGRATION = (
+    "webhooks",
+    "0012_support_sees_validation_exchanges",
+    "let_support_see_validation_exchanges",
+)
 PASSWORD = "pw-for-tests-only"
 
 
@@ -27,7 +32,7 @@ def _models_at(app_label: str, migration: str):
 
 
 def ensure_support_group():
-    """The Support group as deadletter/migrations/0004 creates it (webhooks 0009 and 0010 change it).
+    """The Support group as deadletter/migrations/0004 creates it (webhooks 0009, 0010 and 0012 change it).
 
     Transactional tests empty the database afterwards (groups too), so the
     migrations' own functions are run again, each with the models of its
@@ -37,6 +42,7 @@ def ensure_support_group():
         SUPPORT_GROUP_MIGRATION,
         SUPPORT_MERCHANTS_MIGRATION,
         PAUSE_PERMISSION_MIGRATION,
+        SUPPORT_VALIDATIONS_MIGRATION,
     ):
         module = importlib.import_module(f"{app_label}.migrations.{migration}")
         getattr(module, function)(_models_at(app_label, migration), None)

@@ -1,6 +1,8 @@
 """Roles: the Support group views everything, retries, pauses and resumes; purging, rotating secrets
 and editing endpoints stay with superusers. Every admin action lands in the admin log."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
@@ -10,12 +12,13 @@ from django.db.migrations.executor import MigrationExecutor
 from deadletter.models import DeadLetter
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import Endpoint
+from webhooks.models import Endpoint, ValidationExchange
 
 SUPPORT_PERMISSIONS = {
     "webhooks.view_endpoint",
     "webhooks.view_merchant",
     "webhooks.view_callback",
+    "webhooks.view_validationexchange",
     "delivery.view_delivery",
     "delivery.view_deliveryattempt",
     "deadletter.view_deadletter",
@@ -154,3 +157,34 @@ def test_a_staff_member_without_the_retry_permission_cannot_retry(client, django
     )
     dead_letter.refresh_from_db()
     assert dead_letter.is_open
+
+
+@pytest.mark.django_db(transaction=True)
+def test_support_reads_what_a_validation_url_answered_and_when(
+    support_client, client, receiver, endpoint_factory
+):
+    # Given a C2B validation whose validation URL failed
+    endpoint = endpoint_factory(user_id="shop1", validation_url=receiver.url("/validate"))
+    receiver.script("/validate", Reply(status=500, body=b"validator crashed"))
+    body = (
+        Path(__file__).resolve().parent.parent / "mpesa" / "payloads" / "c2b_validation.json"
+    ).read_bytes()
+    client.generic("POST", endpoint.inbound_path + "/c2b-validation", body, "application/json")
+    exchange = ValidationExchange.objects.get()
+    # When support opens the callback, the list of callbacks and the exchange's own pages
+    callback_page = support_client.get(f"/admin/webhooks/callback/{exchange.callback_id}/change/")
+    callbacks = support_client.get("/admin/webhooks/callback/")
+    exchanges = support_client.get("/admin/webhooks/validationexchange/")
+    exchange_page = support_client.get(f"/admin/webhooks/validationexchange/{exchange.pk}/change/")
+    # Then each shows what the validation URL answered and what M-Pesa got
+    for page in (callback_page, exchange_page):
+        assert page.status_code == 200
+        assert "validator crashed" in page.text
+        assert "The shop&#x27;s app answered 500" in page.text
+        assert "No usable answer: the fallback answered" in page.text
+        assert exchange.webhook_id in page.text
+    assert "C2B validation:" in callbacks.text
+    found = support_client.get("/admin/webhooks/callback/", {"q": exchange.webhook_id})
+    assert f"/admin/webhooks/callback/{exchange.callback_id}/change/" in found.text
+    assert exchanges.status_code == 200
+    assert "HTTP 500" in exchanges.text

@@ -1,6 +1,7 @@
 """/api/v1/callbacks/: find a payment, its delivery and every attempt, retry now, filters, pages."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -113,6 +114,36 @@ def test_detail_shows_the_payload_the_delivery_and_every_attempt(operator, two_s
     assert first["error_summary"] == "The shop's app answered 503"
     assert second["error_summary"] == ""
     assert (second["attempt_number"], second["response_status"], second["outcome"]) == (2, 200, "delivered")
+
+
+def test_a_c2b_validation_shows_what_the_validation_url_answered(
+    operator, client, endpoint_factory, receiver
+):
+    # given a destination whose validation URL is failing
+    endpoint = endpoint_factory(user_id="shop_a", validation_url=receiver.url("/validate"))
+    receiver.script("/validate", Reply(status=503, body=b"busy"))
+    # when M-Pesa asks it to validate a payment
+    body = (
+        Path(__file__).resolve().parent.parent / "mpesa" / "payloads" / "c2b_validation.json"
+    ).read_bytes()
+    client.generic("POST", endpoint.inbound_path + "/c2b-validation", body, "application/json")
+    # then the callback shows the exchange (no delivery), in the list and in the detail
+    [listed] = operator.get(CALLBACKS).json()["results"]
+    assert (listed["kind"], listed["deliveries"], listed["delivery"]) == ("c2b_validation", [], None)
+    detail = operator.get(f"{CALLBACKS}{listed['id']}/").json()
+    for shown in (listed["validation"], detail["validation"]):
+        assert (shown["destination"], shown["response_status"], shown["response_excerpt"]) == (
+            endpoint.name,
+            503,
+            "busy",
+        )
+        assert (shown["outcome"], shown["answer_code"], shown["error_category"]) == (
+            "fallback",
+            "0",
+            "server_error",
+        )
+        assert shown["error_summary"] == "The shop's app answered 503"
+        assert shown["webhook_id"] == receiver.requests_to("/validate")[0].headers["webhook-id"]
 
 
 def test_retry_now_delivers_a_delivery_waiting_for_its_backoff(operator, endpoint_factory, receiver, receive):

@@ -2,7 +2,9 @@
 
 For the callbacks received in the window it prints how their deliveries
 stand — received = delivered + dead + pending + retrying + held + delivering
-— and lists what is unaccounted for: a callback without a delivery, or a
++ validated (a C2B validation answered through a validation URL: a
+synchronous exchange, no delivery) — and lists what is unaccounted for: a
+callback with neither a delivery nor a validation exchange, or a
 delivery in a state that cannot happen (delivered without a successful
 attempt, dead without a dead letter, retrying without a next attempt time,
 delivering without a start time, attempt rows that do not add up to its
@@ -26,7 +28,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
-from webhooks.models import Callback
+from webhooks.models import Callback, ValidationExchange
 
 Status = Delivery.Status
 STATES = (Status.DELIVERED, Status.DEAD, Status.PENDING, Status.RETRYING, Status.HELD, Status.DELIVERING)
@@ -53,6 +55,7 @@ class Reconciliation:
     states: dict[str, int]
     without_delivery: int
     unaccounted: int
+    validated: int
     duplicates_absorbed: int
     problems: list[dict] = field(default_factory=list)
 
@@ -65,22 +68,33 @@ def reconciliation(*, since: datetime, until: datetime, limit: int = 50) -> Reco
     """Account for the callbacks received in ``[since, until)``; lists at most ``limit`` problems."""
     callbacks = Callback.objects.filter(received_at__gte=since, received_at__lt=until)
     # One statement, so the states add up to what was received even while callbacks keep arriving.
-    by_state = {
-        row["deliveries__status"]: row["n"]
-        for row in callbacks.order_by().values("deliveries__status").annotate(n=Count("pk"))
-    }
-    received = sum(by_state.values())
+    rows = (
+        callbacks.order_by()
+        .annotate(validated=Exists(ValidationExchange.objects.filter(callback=OuterRef("pk"))))
+        .values("deliveries__status", "validated")
+        .annotate(n=Count("pk"))
+    )
+    by_state, validated = {}, 0
+    for row in rows:
+        if row["deliveries__status"] is None and row["validated"]:
+            validated += row["n"]
+        else:
+            by_state[row["deliveries__status"]] = by_state.get(row["deliveries__status"], 0) + row["n"]
+    received = sum(by_state.values()) + validated
     without_delivery = by_state.pop(None, 0)
     states = {state.value: by_state.pop(state.value, 0) for state in STATES}
     states.update(by_state)  # a status no code writes: shown, and listed as a problem below
     impossible = _deliveries().filter(callback__in=callbacks).filter(reduce(or_, IMPOSSIBLE.values()))
     unaccounted = callbacks.filter(
-        Q(~Exists(Delivery.objects.filter(callback=OuterRef("pk"))))
+        Q(
+            ~Exists(Delivery.objects.filter(callback=OuterRef("pk"))),
+            ~Exists(ValidationExchange.objects.filter(callback=OuterRef("pk"))),
+        )
         | Q(pk__in=impossible.values("callback_id"))
     ).count()
     problems = [
         {"callback": pk, "delivery": None, "problem": NO_DELIVERY}
-        for pk in callbacks.filter(deliveries__isnull=True)
+        for pk in callbacks.filter(deliveries__isnull=True, validation_exchange__isnull=True)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     ]
@@ -94,6 +108,7 @@ def reconciliation(*, since: datetime, until: datetime, limit: int = 50) -> Reco
         states=states,
         without_delivery=without_delivery,
         unaccounted=unaccounted,
+        validated=validated,
         duplicates_absorbed=callbacks.aggregate(n=Sum("duplicate_count"))["n"] or 0,
         problems=problems[:limit],
     )
@@ -135,7 +150,8 @@ def parse_moment(text: str, *, now: datetime, option: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Account for every callback received in a time window: received = delivered + dead + pending "
-        "+ retrying + held + delivering. Exits non-zero if any is unaccounted for."
+        "+ retrying + held + delivering + validated (C2B validations answered through a validation URL). "
+        "Exits non-zero if any is unaccounted for."
     )
 
     def add_arguments(self, parser):
@@ -166,7 +182,8 @@ class Command(BaseCommand):
         terms = " + ".join(f"{state} {count}" for state, count in result.states.items())
         self.stdout.write(f"Callbacks received from {result.since} to {result.until}")
         self.stdout.write(
-            f"received {result.received} = {terms} + without delivery {result.without_delivery}"
+            f"received {result.received} = {terms} + validated {result.validated}"
+            f" + without delivery {result.without_delivery}"
         )
         self.stdout.write(
             f"duplicates absorbed (acknowledged, not delivered again): {result.duplicates_absorbed}"
