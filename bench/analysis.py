@@ -111,7 +111,7 @@ def endpoint_state(user_id: str) -> dict:
             "callbacks": Callback.objects.filter(merchant_id=endpoint.merchant_id).count(),
             "deliveries": statuses,
             "attempts": DeliveryAttempt.objects.filter(delivery__endpoint=endpoint).count(),
-            "circuit": endpoint.circuit_state,
+            "circuit": endpoint.circuit.state,
         }
     finally:
         connections.close_all()  # never hold a read open on SQLite while the relay writes

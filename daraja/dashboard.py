@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from daraja.admin.dead_letter_queries import HourlyPoint, attempt_activity, dead_letter_health
 from delivery.circuit import describe_circuit
-from delivery.models import Delivery
+from delivery.models import CircuitState, Delivery
 from delivery.queues import redis_connection
 from delivery.selectors import (
     delivery_priority_counts,
@@ -34,7 +34,7 @@ from delivery.selectors import (
     endpoints_with_held_counts,
     redis_queue_counts,
 )
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +147,18 @@ def endpoints_needing_attention(now) -> list[dict]:
     )
     rows = []
     for endpoint in endpoints.filter(
-        Q(is_active=False) | Q(circuit_state=CircuitState.OPEN) | Q(held_deliveries__gt=0) | Q(new_dead__gt=0)
-    ).order_by("is_active", "-circuit_state", "-held_deliveries", "user_id")[:ATTENTION_ROWS]:
+        Q(is_active=False)
+        | Q(circuit__state=CircuitState.OPEN)
+        | Q(held_deliveries__gt=0)
+        | Q(new_dead__gt=0)
+    ).order_by("is_active", "-circuit__state", "-held_deliveries", "user_id")[:ATTENTION_ROWS]:
         rows.append(
             {
                 "user_id": endpoint.user_id,
                 "name": endpoint.label,  # the user id, and the destination's name unless it is the main one
                 "url": reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]),
                 "state": describe_circuit(endpoint, held=endpoint.held_deliveries),
-                "tone": "fail" if endpoint.circuit_state == CircuitState.OPEN else "wait",
+                "tone": "fail" if endpoint.circuit.state == CircuitState.OPEN else "wait",
                 "held": endpoint.held_deliveries,
                 "new_dead": endpoint.new_dead,
                 "dead_url": reverse("admin:deadletter_deadletter_changelist") + f"?destination={endpoint.pk}",

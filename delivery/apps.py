@@ -6,3 +6,6 @@ class DeliveryConfig(AppConfig):
 
     name = "delivery"
     verbose_name = "Delivery"  # not "Deliveries": the breadcrumb would read "Deliveries > Deliveries"
+
+    def ready(self) -> None:
+        from delivery import checks  # noqa: F401  registers the system checks

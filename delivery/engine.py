@@ -54,7 +54,6 @@ from delivery.services import endpoint_release_waiting
 from delivery.signing import relay_headers
 from delivery.transport import TransportResult
 from delivery.wakeup import WAKE_KEY_SECONDS, help_wanted, keep_awake, let_wakeups_through, wake_at, wake_now
-from webhooks.models import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,8 @@ _IDLE_CLAIM_SECONDS = 0.05
 stop_claiming = threading.Event()
 
 
-def endpoint_retry_settings(endpoint: Endpoint) -> RetrySettings:
+def endpoint_retry_settings(endpoint) -> RetrySettings:
+    """The retry settings of a destination."""
     return RetrySettings(
         max_attempts=endpoint.max_attempts,
         initial_delay=endpoint.initial_delay_seconds,

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -39,7 +40,6 @@ from delivery.models import Delivery, DeliveryAttempt
 from delivery.policy import AttemptDecision, AttemptOutcome, RetrySettings
 from delivery.queues import next_whole_second
 from delivery.wakeup import wake_at_on_commit, wake_on_commit
-from webhooks.models import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Claim:
     kind: str
     result_code: str
     correlation_id: str
-    endpoint: Endpoint
+    endpoint: Any  # the destination, with its circuit loaded (``endpoint.circuit``)
     is_probe: bool = False  # the one delivery an open circuit lets through
 
     @property
@@ -194,12 +194,17 @@ def claim_by_id(delivery_id: int) -> Claim | None:
         return claim
 
 
+def _destinations():
+    """The destinations' model, through ``Delivery.endpoint`` (delivery does not import ``webhooks``)."""
+    return Delivery._meta.get_field("endpoint").related_model
+
+
 def _due_candidates(now: datetime, limit: int, every_priority: bool) -> list[tuple[int, float]]:
     """(id, endpoint timeout) of due deliveries the claim may take, in claim order."""
     at = connection.ops.adapt_datetimefield_value(now)
     sql, params = due_candidates_sql(
         delivery_table=Delivery._meta.db_table,
-        endpoint_table=Endpoint._meta.db_table,
+        endpoint_table=_destinations()._meta.db_table,
         limit=limit,
         every_priority=every_priority,
         at=at,
@@ -247,7 +252,7 @@ def _load_claims(ids: Sequence[int], token: str) -> list[Claim]:
         .order_by("-priority", "pk")
         .values_list(*_CLAIM_FIELDS)
     )
-    endpoints = Endpoint.objects.in_bulk({row[7] for row in rows})
+    endpoints = _destinations()._default_manager.select_related("circuit").in_bulk({row[7] for row in rows})
     return [
         Claim(
             delivery_id=pk,

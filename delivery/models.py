@@ -1,4 +1,5 @@
-"""A delivery (one callback to one endpoint, with its overall state) and its attempts.
+"""A delivery (one callback to one endpoint, with its overall state), its attempts, and each
+destination's circuit breaker.
 
 The database row is the truth of a delivery's state; the RQ job carries only
 the delivery's id. See docs/ARCHITECTURE.md for the state machine.
@@ -114,3 +115,36 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.attempt_number} of delivery {self.delivery_id}"
+
+
+class CircuitState(models.TextChoices):
+    CLOSED = "closed", "Closed (delivering)"
+    OPEN = "open", "Open (holding deliveries, probing)"
+
+
+class Circuit(models.Model):
+    """A destination's circuit breaker (``delivery.circuit``): one row per destination, made with it.
+
+    Its own row, not columns of the destination: delivery writes it on every
+    failure and probe, and the destination's settings belong to whoever
+    edits them. Every change is a conditional UPDATE, so every worker on
+    every host agrees on the state.
+    """
+
+    endpoint = models.OneToOneField(
+        "webhooks.Endpoint", on_delete=models.CASCADE, primary_key=True, related_name="circuit"
+    )
+    state = models.CharField(
+        "circuit state", max_length=8, choices=CircuitState.choices, default=CircuitState.CLOSED
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    failed_probes = models.PositiveIntegerField(
+        default=0, help_text="Failed probes since the circuit opened."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"circuit of destination {self.endpoint_id} ({self.state})"

@@ -9,10 +9,9 @@ from rq import Worker
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from delivery.lifecycle import WAITING_STATUSES
-from delivery.models import Delivery
+from delivery.models import Circuit, CircuitState, Delivery
 from delivery.priority import Priority
 from delivery.queues import delivery_queues, redis_connection
-from webhooks.models import CircuitState, Endpoint
 
 
 def redis_queue_counts() -> dict:
@@ -68,9 +67,10 @@ def queue_names() -> tuple[str, ...]:
     return tuple(settings.DELIVERY_QUEUE_NAMES)
 
 
-def endpoints_with_held_counts(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
-    """``endpoints`` annotated with ``held_deliveries``: deliveries waiting for a pause or an open circuit."""
-    return endpoints.annotate(
+def endpoints_with_held_counts(endpoints: QuerySet) -> QuerySet:
+    """``endpoints`` (destinations) annotated with ``held_deliveries``: deliveries waiting for a pause or
+    an open circuit; each with its circuit, in the same query."""
+    return endpoints.select_related("circuit").annotate(
         # distinct: callers may join another relation (dead letters) into the same query
         held_deliveries=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.HELD), distinct=True)
     )
@@ -80,13 +80,18 @@ def endpoint_circuit_overview() -> dict:
     """Destinations by circuit state, and every destination that needs attention (paused, circuit open
     or holding deliveries) with its held and in-flight counts."""
     by_state = dict.fromkeys(CircuitState.values, 0)
-    for row in Endpoint.objects.order_by().values("circuit_state").annotate(n=Count("id")):
-        by_state[row["circuit_state"]] = row["n"]
-    attention = endpoints_with_held_counts(Endpoint.objects.all()).filter(
-        Q(circuit_state=CircuitState.OPEN) | Q(is_active=False) | Q(held_deliveries__gt=0)
+    for row in Circuit.objects.order_by().values("state").annotate(n=Count("pk")):
+        by_state[row["state"]] = row["n"]
+    attention = (
+        Circuit.objects.select_related("endpoint")
+        .annotate(
+            held=Count("endpoint__deliveries", filter=Q(endpoint__deliveries__status=Delivery.Status.HELD))
+        )
+        .filter(Q(state=CircuitState.OPEN) | Q(endpoint__is_active=False) | Q(held__gt=0))
     )
     rows = []
-    for endpoint in attention.order_by("user_id", "pk")[:100]:
+    for circuit in attention.order_by("endpoint__user_id", "pk")[:100]:
+        endpoint = circuit.endpoint
         flying = in_flight(endpoint.pk)
         rows.append(
             {
@@ -94,15 +99,15 @@ def endpoint_circuit_overview() -> dict:
                 "destination": endpoint.name,
                 "active": endpoint.is_active,
                 "paused_reason": endpoint.paused_reason,
-                "circuit_state": endpoint.circuit_state,
-                "consecutive_failures": endpoint.consecutive_failures,
-                "held": endpoint.held_deliveries,
+                "circuit_state": circuit.state,
+                "consecutive_failures": circuit.consecutive_failures,
+                "held": circuit.held,
                 "in_flight": flying,
             }
         )
     return {
         "by_circuit_state": by_state,
-        "paused": Endpoint.objects.filter(is_active=False).count(),
+        "paused": Circuit.objects.filter(endpoint__is_active=False).count(),
         "needing_attention": rows,
     }
 

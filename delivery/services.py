@@ -14,15 +14,14 @@ from daraja.core.bulk import insert_rows
 from deadletter.services import dead_letter_resolve_for_retry
 from delivery import lifecycle
 from delivery.errors import error_summary_of
-from delivery.models import Delivery, DeliveryAttempt
+from delivery.models import CircuitState, Delivery, DeliveryAttempt
 from delivery.priority import PriorityDecision
 from delivery.wakeup import wake_on_commit
-from webhooks.models import Callback, CircuitState, Endpoint
 
 logger = logging.getLogger(__name__)
 
 
-def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: PriorityDecision) -> Delivery:
+def delivery_create(*, callback, endpoint, decision: PriorityDecision) -> Delivery:
     """Create the pending delivery of ``callback`` and wake the workers once the transaction commits.
 
     A paused endpoint's delivery is created but not claimed: it waits,
@@ -33,9 +32,10 @@ def delivery_create(*, callback: Callback, endpoint: Endpoint, decision: Priorit
 
 
 def deliveries_create(
-    new: Sequence[tuple[Callback, Endpoint, PriorityDecision]],
+    new: Sequence[tuple],
 ) -> list[Delivery]:
-    """``delivery_create`` for many callbacks in one multi-row INSERT (call inside a transaction)."""
+    """``delivery_create`` for many (callback, endpoint, decision) in one multi-row INSERT (call inside a
+    transaction)."""
     deliveries = insert_rows(
         Delivery,
         [
@@ -68,7 +68,7 @@ def deliveries_retry_now(deliveries: QuerySet[Delivery]) -> int:
     return queued
 
 
-def endpoint_release_waiting(endpoint: Endpoint) -> int:
+def endpoint_release_waiting(endpoint) -> int:
     """Make every delivery of ``endpoint`` that waits (held, pending, retrying) due now, most urgent first.
 
     Called when an endpoint is resumed or its circuit closes. None is charged an attempt.
@@ -88,7 +88,7 @@ class TryNowResult:
     released: int = 0
 
 
-def endpoint_try_now(endpoint: Endpoint) -> TryNowResult:
+def endpoint_try_now(endpoint) -> TryNowResult:
     """Probe an endpoint whose circuit is open at once; when its app answers, release every held delivery.
 
     The probe is the endpoint's most urgent waiting delivery, sent now in
@@ -100,14 +100,15 @@ def endpoint_try_now(endpoint: Endpoint) -> TryNowResult:
     held delivery due. With nothing waiting, the next delivery goes as the probe.
     """
     from delivery import engine  # the engine imports this module
-    from delivery.circuit import circuit_probe_due_now, describe_circuit
+    from delivery.circuit import circuit_of, circuit_probe_due_now, describe_circuit
 
     endpoint.refresh_from_db()
+    circuit = circuit_of(endpoint)
     if not endpoint.is_active:
         return TryNowResult(
             False, f"Not tried: {endpoint.user_id} is paused. Resume it to send its held deliveries."
         )
-    if endpoint.circuit_state != CircuitState.OPEN:
+    if circuit.state != CircuitState.OPEN:
         released = endpoint_release_waiting(endpoint)
         return TryNowResult(
             True, f"Not needed: the circuit of {endpoint.user_id} is closed, it is delivering.", released
@@ -126,7 +127,7 @@ def endpoint_try_now(endpoint: Endpoint) -> TryNowResult:
         )
     outcome = engine.deliver_one(probe, timeout_cap=settings.TRY_NOW_TIMEOUT_SECONDS)
     endpoint.refresh_from_db()
-    if endpoint.circuit_state == CircuitState.CLOSED:
+    if circuit_of(endpoint).state == CircuitState.CLOSED:
         released = Delivery.objects.filter(
             endpoint=endpoint, status__in=(*lifecycle.CLAIMABLE_STATUSES, Delivery.Status.DELIVERING)
         ).count()

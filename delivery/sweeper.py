@@ -34,11 +34,10 @@ from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 
 from delivery import lifecycle
-from delivery.models import Delivery
+from delivery.models import Circuit, CircuitState, Delivery
 from delivery.priority import Priority
 from delivery.queues import FAILED_JOB_TTL, delivery_queue, enqueue_probe, redis_connection
 from delivery.wakeup import Woken, wake_now
-from webhooks.models import CircuitState, Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +194,7 @@ def _wake_forgotten(now: datetime) -> int:
     released = lifecycle.make_due(
         Delivery.objects.filter(
             status=Delivery.Status.HELD,
-            endpoint__circuit_state=CircuitState.CLOSED,
+            endpoint__circuit__state=CircuitState.CLOSED,
             endpoint__is_active=True,
             updated_at__lt=grace,
         ),
@@ -229,17 +228,17 @@ def _reschedule_lost_probes(now: datetime) -> int:
     """An open circuit whose probe is overdue, with deliveries held behind it, gets a probe job again.
 
     Probes run on the high queue. A duplicate probe is harmless: the probe
-    slot is claimed in the endpoint's row (``delivery.circuit``).
+    slot is claimed in the circuit's row (``delivery.circuit``).
     """
     overdue_before = now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
-    endpoints = Endpoint.objects.filter(
-        is_active=True,
-        circuit_state=CircuitState.OPEN,
-        circuit_next_probe_at__lt=overdue_before,
-        deliveries__status=Delivery.Status.HELD,
+    circuits = Circuit.objects.filter(
+        endpoint__is_active=True,
+        state=CircuitState.OPEN,
+        next_probe_at__lt=overdue_before,
+        endpoint__deliveries__status=Delivery.Status.HELD,
     ).distinct()
     probes = 0
-    for endpoint_id in endpoints.values_list("pk", flat=True):
+    for endpoint_id in circuits.values_list("pk", flat=True):
         if not enqueue_probe(endpoint_id=endpoint_id, at=now):
             break
         probes += 1

@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from deadletter.models import DeadLetter
 from delivery.circuit import describe_circuit
-from delivery.models import Delivery, DeliveryAttempt
+from delivery.models import Circuit, CircuitState, Delivery, DeliveryAttempt
 from delivery.services import dead_letters_retry, endpoint_try_now
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 from webhooks.services import endpoint_create_or_update
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +36,7 @@ def open_circuit(client, receiver, endpoint_factory, settings):
     post_callback(client, "shop1")
     run_worker(until=lambda: count("held") == 1)
     endpoint.refresh_from_db()
-    assert endpoint.circuit_state == CircuitState.OPEN
+    assert endpoint.circuit.state == CircuitState.OPEN
     return endpoint
 
 
@@ -57,7 +57,7 @@ def test_try_again_now_while_the_shop_is_down_says_why_and_charges_no_attempt(op
     # the probe was a real request, numbered, but it used up none of the delivery's single attempt
     assert (held.attempt_count, held.cycle_attempt_count, held.next_attempt_at) == (1, 0, None)
     open_circuit.refresh_from_db()
-    assert open_circuit.circuit_probes == 1
+    assert open_circuit.circuit.failed_probes == 1
     assert len(receiver.requests_to("/hook")) == 3
 
 
@@ -85,7 +85,7 @@ def test_retried_dead_letters_behind_an_open_circuit_are_delivered_once_the_shop
     assert "it answered. Its circuit is closed" in result.message
     run_worker(until=lambda: count("delivered") == 3)
     open_circuit.refresh_from_db()
-    assert (open_circuit.circuit_state, open_circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
+    assert (open_circuit.circuit.state, open_circuit.circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
 
 
 def test_try_again_now_on_a_paused_endpoint_points_to_resume(open_circuit):
@@ -100,7 +100,7 @@ def test_a_new_url_closes_the_circuit_and_releases_the_held_deliveries(open_circ
     receiver.script("/new-hook", Reply(status=200))
     endpoint_create_or_update(user_id="shop1", url=receiver.url("/new-hook"))
     open_circuit.refresh_from_db()
-    assert (open_circuit.circuit_state, open_circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
+    assert (open_circuit.circuit.state, open_circuit.circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
     assert count("held") == 0
     run_worker(until=lambda: count("delivered") == 1)
     assert len(receiver.requests_to("/new-hook")) == 1
@@ -109,13 +109,13 @@ def test_a_new_url_closes_the_circuit_and_releases_the_held_deliveries(open_circ
 def test_the_same_url_saved_again_leaves_the_circuit_open(open_circuit):
     endpoint_create_or_update(user_id="shop1", url=open_circuit.url, max_attempts=3)
     open_circuit.refresh_from_db()
-    assert open_circuit.circuit_state == CircuitState.OPEN
+    assert open_circuit.circuit.state == CircuitState.OPEN
     assert count("held") == 1
 
 
 def test_a_circuit_open_past_the_window_pauses_and_its_deliveries_stay_held_not_dead(open_circuit, settings):
     settings.CIRCUIT_AUTO_PAUSE_HOURS = 1
-    Endpoint.objects.filter(pk=open_circuit.pk).update(circuit_opened_at=timezone.now() - timedelta(hours=2))
+    Circuit.objects.filter(pk=open_circuit.pk).update(opened_at=timezone.now() - timedelta(hours=2))
     endpoint_try_now(open_circuit)
     open_circuit.refresh_from_db()
     assert not open_circuit.is_active
@@ -130,12 +130,13 @@ def test_a_circuit_open_past_the_window_pauses_and_its_deliveries_stay_held_not_
 def test_describe_circuit_in_words(settings):
     settings.CIRCUIT_FAILURE_THRESHOLD = 5
     opened = timezone.now().replace(microsecond=0)
-    endpoint = Endpoint(
-        user_id="shop1",
-        circuit_state=CircuitState.OPEN,
-        circuit_opened_at=opened,
-        circuit_next_probe_at=opened + timedelta(seconds=30),
-        circuit_probes=2,
+    endpoint = Endpoint(user_id="shop1")
+    Circuit(
+        endpoint=endpoint,
+        state=CircuitState.OPEN,
+        opened_at=opened,
+        next_probe_at=opened + timedelta(seconds=30),
+        failed_probes=2,
     )
     text = describe_circuit(endpoint, held=4)
     assert text.startswith("Circuit open since ")
@@ -145,8 +146,12 @@ def test_describe_circuit_in_words(settings):
     assert describe_circuit(endpoint, held=1).startswith("Paused since ")
     assert "(paused by hand)" in describe_circuit(endpoint, held=1)
     assert describe_circuit(endpoint, held=1).endswith("1 delivery held.")
-    closed = Endpoint(user_id="shop2", consecutive_failures=2)
+    closed = Endpoint(user_id="shop2")
+    Circuit(endpoint=closed, consecutive_failures=2)
     assert describe_circuit(closed) == "Delivering; its last 2 attempts failed (the circuit opens at 5)."
-    assert describe_circuit(Endpoint(user_id="shop3"), held=0) == "Delivering."
-    once = Endpoint(user_id="shop4", consecutive_failures=1)
+    healthy = Endpoint(user_id="shop3")
+    Circuit(endpoint=healthy)
+    assert describe_circuit(healthy, held=0) == "Delivering."
+    once = Endpoint(user_id="shop4")
+    Circuit(endpoint=once, consecutive_failures=1)
     assert describe_circuit(once) == "Delivering; its last attempt failed (the circuit opens at 5)."

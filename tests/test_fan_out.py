@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from standardwebhooks.webhooks import Webhook
 
-from delivery.models import Delivery
+from delivery.models import CircuitState, Delivery
 from tests.helpers import post_callback, stk_body
 from tests.support import Reply, run_worker
-from webhooks.models import Callback, CircuitState, Endpoint, Merchant
+from webhooks.models import Callback, Endpoint, Merchant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,8 +110,8 @@ def test_one_failing_destination_retries_and_breaks_its_circuit_alone(
     # then the ERP's circuit opened and holds only its own delivery; the other app got all four
     erp.refresh_from_db()
     everything.refresh_from_db()
-    assert erp.circuit_state == CircuitState.OPEN
-    assert everything.circuit_state == CircuitState.CLOSED
+    assert erp.circuit.state == CircuitState.OPEN
+    assert everything.circuit.state == CircuitState.CLOSED
     assert len(receiver.requests_to("/all")) == 4
     assert len(receiver.requests_to("/erp")) == 3  # the fourth was held, not sent
     assert set(Delivery.objects.filter(endpoint=everything).values_list("status", flat=True)) == {

@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from daraja.api_keys import api_key_create
 from deadletter.models import DeadLetter
-from delivery.models import Delivery
+from delivery.models import Circuit, CircuitState, Delivery
 from tests.helpers import post_callback
 from tests.support import free_port
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,9 +86,8 @@ def two_merchants_needing_attention(client, endpoint_factory):
     for user_id in ("shop1", "shop2"):
         endpoint_factory(user_id=user_id)
         post_callback(client, user_id)
-    Endpoint.objects.update(
-        circuit_state=CircuitState.OPEN, consecutive_failures=5, paused_reason="10.0.0.7:8080 refused"
-    )
+    Endpoint.objects.update(paused_reason="10.0.0.7:8080 refused")
+    Circuit.objects.update(state=CircuitState.OPEN, consecutive_failures=5)
     Delivery.objects.update(status=Delivery.Status.HELD)
 
 

@@ -38,7 +38,7 @@ def test_the_lookup_loads_the_merchant_and_destinations_the_orm_loads(endpoint_f
     # given a merchant with two destinations, every kind of column set
     endpoint_factory(user_id="shop-lookup", priority_override=Priority.URGENT, validation_url="")
     endpoint_factory(user_id="shop-lookup", name="erp", kinds=["c2b_confirmation"])
-    Endpoint.objects.filter(user_id="shop-lookup").update(paused_reason="", circuit_probes=3)
+    Endpoint.objects.filter(user_id="shop-lookup").update(paused_reason="")
 
     # when it is looked up for a callback
     looked_up = merchant_by_user_id("shop-lookup")

@@ -14,10 +14,10 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from delivery import destinations
-from delivery.models import Delivery, DeliveryAttempt
+from delivery.models import Circuit, CircuitState, Delivery, DeliveryAttempt
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 from webhooks.services import endpoint_create_or_update, endpoint_rotate_secret, endpoint_set_active
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -237,7 +237,7 @@ def test_circuit_opens_holds_probes_closes_and_drains_in_priority_order(
         post_callback(client, "shop1")
     run_worker(until=lambda: Delivery.objects.filter(status="dead").count() == 3)
     endpoint.refresh_from_db()
-    assert endpoint.circuit_state == CircuitState.OPEN
+    assert endpoint.circuit.state == CircuitState.OPEN
     # when more callbacks arrive, they are held: no attempt, no charge
     for level in ["low", "high", "urgent"]:
         client.post(f"/test/priority/shop1/{level}")
@@ -250,7 +250,7 @@ def test_circuit_opens_holds_probes_closes_and_drains_in_priority_order(
     order = [r.headers["X-Daraja-Priority"] for r in receiver.requests_to("/hook")[3:]]
     assert order == ["urgent", "high", "low"]
     endpoint.refresh_from_db()
-    assert (endpoint.circuit_state, endpoint.consecutive_failures) == (CircuitState.CLOSED, 0)
+    assert (endpoint.circuit.state, endpoint.circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
     assert all(d.attempt_count == 1 for d in deliveries()[3:])
 
 
@@ -441,7 +441,7 @@ def test_circuit_state_held_and_in_flight_are_visible_in_health_and_the_api(
     from daraja.api_keys import api_key_create
 
     endpoint = endpoint_factory(user_id="shop1")
-    Endpoint.objects.filter(pk=endpoint.pk).update(circuit_state=CircuitState.OPEN, consecutive_failures=5)
+    Circuit.objects.filter(pk=endpoint.pk).update(state=CircuitState.OPEN, consecutive_failures=5)
     post_callback(client, "shop1")
     Delivery.objects.update(status=Delivery.Status.HELD)
     post_callback(client, "shop1")

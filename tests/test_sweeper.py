@@ -7,14 +7,14 @@ from django.utils import timezone
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from delivery.models import Delivery
+from delivery.models import Circuit, CircuitState, Delivery
 from delivery.priority import Priority
 from delivery.queues import delivery_queue, delivery_queues, redis_connection
 from delivery.sweeper import GATE_KEY, LOCK_KEY, SweepResult, deliveries_sweep, sweeper_totals
 from delivery.worker import DeliveryWorker
 from tests.helpers import post_callback
 from tests.support import free_port, run_worker
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -194,11 +194,9 @@ def test_held_deliveries_are_queued_when_their_circuit_is_closed_and_wait_while_
     client, endpoint_factory
 ):
     closed = endpoint_factory(user_id="shop1")
-    opened = endpoint_factory(
-        user_id="shop2",
-        circuit_state=CircuitState.OPEN,
-        circuit_opened_at=timezone.now(),
-        circuit_next_probe_at=timezone.now() + timedelta(minutes=1),
+    opened = endpoint_factory(user_id="shop2")
+    Circuit.objects.filter(pk=opened.pk).update(
+        state=CircuitState.OPEN, opened_at=timezone.now(), next_probe_at=timezone.now() + timedelta(minutes=1)
     )
     released = receive(client, closed.user_id)
     held = receive(client, opened.user_id)
@@ -216,11 +214,11 @@ def test_held_deliveries_are_queued_when_their_circuit_is_closed_and_wait_while_
 
 def test_an_open_circuit_whose_probe_was_lost_gets_one_again(client, receiver, endpoint_factory):
     # given an open circuit whose probe was due five minutes ago, with a delivery held behind it
-    endpoint = endpoint_factory(
-        user_id="shop1",
-        circuit_state=CircuitState.OPEN,
-        circuit_opened_at=timezone.now() - timedelta(minutes=10),
-        circuit_next_probe_at=timezone.now() - LONG_AGO,
+    endpoint = endpoint_factory(user_id="shop1")
+    Circuit.objects.filter(pk=endpoint.pk).update(
+        state=CircuitState.OPEN,
+        opened_at=timezone.now() - timedelta(minutes=10),
+        next_probe_at=timezone.now() - LONG_AGO,
     )
     held = receive(client)
     lose_jobs()
@@ -233,7 +231,7 @@ def test_an_open_circuit_whose_probe_was_lost_gets_one_again(client, receiver, e
     held.refresh_from_db()
     endpoint.refresh_from_db()
     assert held.status == Delivery.Status.DELIVERED
-    assert endpoint.circuit_state == CircuitState.CLOSED
+    assert endpoint.circuit.state == CircuitState.CLOSED
     assert len(receiver.requests_to("/hook")) == 1
 
 

@@ -66,11 +66,6 @@ class ValidationFallback(models.TextChoices):
     REJECT = "reject", "Reject it (C2B00016)"
 
 
-class CircuitState(models.TextChoices):
-    CLOSED = "closed", "Closed (delivering)"
-    OPEN = "open", "Open (holding deliveries, probing)"
-
-
 class Merchant(models.Model):
     """A merchant (a "user" of the relay): the one inbound door M-Pesa calls, by user id and token.
 
@@ -147,7 +142,8 @@ class Endpoint(models.Model):
     """A destination: one app of a merchant, the callback kinds it receives, and how hard to try.
 
     A merchant has one or more. Each has its own URL, signing secret, retry
-    settings, concurrency cap, circuit breaker and pause switch; one callback
+    settings, concurrency cap and pause switch, and its circuit breaker in
+    delivery's ``Circuit`` (``endpoint.circuit``, made with it); one callback
     becomes one delivery per destination whose ``kinds`` match.
     """
 
@@ -268,17 +264,6 @@ class Endpoint(models.Model):
     )
     paused_reason = models.CharField(max_length=200, blank=True, help_text="Why the endpoint was paused.")
     paused_at = models.DateTimeField(null=True, blank=True)
-
-    # The circuit breaker (delivery.circuit): state lives here so every worker on every host agrees.
-    circuit_state = models.CharField(
-        max_length=8, choices=CircuitState.choices, default=CircuitState.CLOSED, db_index=True
-    )
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    circuit_opened_at = models.DateTimeField(null=True, blank=True)
-    circuit_next_probe_at = models.DateTimeField(null=True, blank=True)
-    circuit_probes = models.PositiveIntegerField(
-        default=0, help_text="Failed probes since the circuit opened."
-    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

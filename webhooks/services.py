@@ -15,7 +15,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from daraja.core.bulk import insert_rows
-from delivery.circuit import circuit_close
+from delivery.circuit import circuit_close, circuit_reset
 from delivery.models import Delivery
 from delivery.priority import Priority, PriorityDecision
 from delivery.services import deliveries_create, endpoint_release_waiting
@@ -23,7 +23,7 @@ from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, re
 from webhooks.group_commit import GroupCommitter
 from webhooks.group_write import callbacks_write, deliveries_of
 from webhooks.inbound_tokens import generate_inbound_token
-from webhooks.models import MAIN_DESTINATION, Callback, CircuitState, Endpoint, Merchant, storable_amount
+from webhooks.models import MAIN_DESTINATION, Callback, Endpoint, Merchant, storable_amount
 from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
 from webhooks.priorities import choose_priority
 from webhooks.selectors import main_destination
@@ -384,16 +384,7 @@ def endpoint_set_active(*, endpoint: Endpoint, active: bool, reason: str = "") -
     """
     now = timezone.now()
     changes = (
-        {
-            "is_active": True,
-            "paused_reason": "",
-            "paused_at": None,
-            "circuit_state": CircuitState.CLOSED,
-            "consecutive_failures": 0,
-            "circuit_opened_at": None,
-            "circuit_next_probe_at": None,
-            "circuit_probes": 0,
-        }
+        {"is_active": True, "paused_reason": "", "paused_at": None}
         if active
         else {"is_active": False, "paused_reason": reason[:200] or "paused by hand", "paused_at": now}
     )
@@ -404,6 +395,7 @@ def endpoint_set_active(*, endpoint: Endpoint, active: bool, reason: str = "") -
         for name, value in changes.items():
             setattr(endpoint, name, value)
         if updated and active:
+            circuit_reset(endpoint)
             endpoint_release_waiting(endpoint)
     if updated:
         logger.info("%s endpoint %s", "▶️ Resumed" if active else "⏸️ Paused", endpoint.label)

@@ -21,9 +21,9 @@ from daraja.admin.tools import (
 from daraja.core.humanize import plural, when
 from deadletter.models import DeadLetter
 from delivery.circuit import describe_circuit
-from delivery.models import Delivery
+from delivery.models import CircuitState, Delivery
 from delivery.services import dead_letters_retry, deliveries_retry_now
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 
 def warn_about_blocked_endpoints(model_admin, request, delivery_ids) -> None:
@@ -32,8 +32,10 @@ def warn_about_blocked_endpoints(model_admin, request, delivery_ids) -> None:
     Each such endpoint is named with its state in words and a link to its
     page, where "Try again now" (or "Resume") sends them.
     """
-    blocked = Endpoint.objects.filter(deliveries__pk__in=list(delivery_ids)).filter(
-        Q(circuit_state=CircuitState.OPEN) | Q(is_active=False)
+    blocked = (
+        Endpoint.objects.filter(deliveries__pk__in=list(delivery_ids))
+        .filter(Q(circuit__state=CircuitState.OPEN) | Q(is_active=False))
+        .select_related("circuit")
     )
     for endpoint in blocked.distinct():
         action = "Resume" if not endpoint.is_active else "Try again now"
@@ -61,7 +63,7 @@ def _status_words(delivery: Delivery) -> str:
         endpoint = delivery.endpoint
         if not endpoint.is_active:
             return f"{attempts} · waits for the endpoint to be resumed"
-        if endpoint.circuit_state == CircuitState.OPEN:
+        if endpoint.circuit.state == CircuitState.OPEN:
             return f"{attempts} · waits for the shop's app to answer a probe"
     return attempts
 
@@ -116,7 +118,7 @@ class DeliveryAdmin(
         CallbackKindFilter,
         ("created_at", admin.DateFieldListFilter),
     )
-    list_select_related = ("endpoint", "callback")
+    list_select_related = ("endpoint__circuit", "callback")
     search_fields = ("webhook_id",)  # shows the search box; get_search_results does the matching
     quoted_delivery_field = "pk"
     show_full_result_count = False
@@ -164,7 +166,7 @@ class DeliveryAdmin(
     object_action_labels = {"retry_now": "Retry now", "retry_from_dead_letter_queue": "Retry"}
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("callback", "endpoint")
+        return super().get_queryset(request).select_related("callback", "endpoint__circuit")
 
     def object_action_applies(self, name, obj) -> bool:
         if name == "retry_now":

@@ -8,8 +8,9 @@ from __future__ import annotations
 from django.utils.html import format_html
 
 from daraja.admin.display import status_badge
-from delivery.circuit import describe_circuit
-from webhooks.models import CircuitState, Endpoint
+from delivery.circuit import circuit_of, describe_circuit
+from delivery.models import CircuitState
+from webhooks.models import Endpoint
 from webhooks.mpesa.kinds import KIND_LABEL_CHOICES, kind_label
 
 #: The kinds a destination may tick, by M-Pesa's names.
@@ -26,7 +27,7 @@ def delivery_state(endpoint: Endpoint) -> str:
     words = describe_circuit(endpoint, held=getattr(endpoint, "held_deliveries", None))
     if not endpoint.is_active:
         tone, headline = "held", "Paused"
-    elif endpoint.circuit_state == CircuitState.OPEN:
+    elif circuit_of(endpoint).state == CircuitState.OPEN:
         tone, headline = "dead", "Circuit open"
     else:
         tone, headline = "delivered", "Delivering"

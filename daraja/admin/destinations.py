@@ -14,12 +14,13 @@ from daraja.admin.display import change_link, change_url, status_badge
 from daraja.admin.tools import ObjectActionsMixin, log_admin_action
 from daraja.core.humanize import plural
 from daraja.core.masking import redact_url
+from delivery.circuit import circuit_of
+from delivery.models import CircuitState
 from delivery.priority import Priority
 from delivery.selectors import endpoints_with_held_counts
 from delivery.services import endpoint_try_now
 from webhooks.models import (
     MAIN_DESTINATION,
-    CircuitState,
     Endpoint,
     Merchant,
     user_id_validator,
@@ -86,7 +87,7 @@ class DestinationForm(forms.ModelForm):
 class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
     form = DestinationForm
     list_display = ("destination", "delivery_state", "redacted_url")
-    list_filter = (ActiveFilter, "default_priority", "circuit_state")
+    list_filter = (ActiveFilter, "default_priority", "circuit__state")
     search_fields = ("user_id", "name", "url")
     search_help_text = "User id, destination name or delivery URL (part of it is enough)."
     readonly_fields = (
@@ -223,7 +224,7 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
         if name == "resume":
             return not obj.is_active
         if name == "try_now":
-            return obj.is_active and obj.circuit_state == CircuitState.OPEN
+            return obj.is_active and circuit_of(obj).state == CircuitState.OPEN
         return True
 
     def has_pause_permission(self, request) -> bool:
@@ -240,9 +241,25 @@ class EndpointAdmin(ObjectActionsMixin, admin.ModelAdmin):
             return status_badge("delivered", "Active")
         return status_badge("held", f"Paused: {obj.paused_reason}" if obj.paused_reason else "Paused")
 
-    @admin.display(description="delivery state", ordering="circuit_state")
+    @admin.display(description="delivery state", ordering="circuit__state")
     def delivery_state(self, obj):
         return delivery_state(obj)
+
+    @admin.display(description="circuit state", ordering="circuit__state")
+    def circuit_state(self, obj):
+        return circuit_of(obj).get_state_display()
+
+    @admin.display(description="consecutive failures")
+    def consecutive_failures(self, obj):
+        return circuit_of(obj).consecutive_failures
+
+    @admin.display(description="circuit opened at")
+    def circuit_opened_at(self, obj):
+        return circuit_of(obj).opened_at
+
+    @admin.display(description="circuit next probe at")
+    def circuit_next_probe_at(self, obj):
+        return circuit_of(obj).next_probe_at
 
     @admin.display(description="held deliveries")
     def held_deliveries(self, obj):

@@ -40,6 +40,9 @@ class DestinationInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("circuit")
+
     @admin.display(description="destination")
     def destination(self, obj):
         return change_link("webhooks.endpoint", obj.pk, obj.name)

@@ -87,8 +87,8 @@ def database_families(*, now: datetime) -> Iterator[GaugeMetricFamily]:
         "Destinations (a merchant's apps) by state (active/paused) and circuit breaker state (closed/open).",
         labels=["state", "circuit_state"],
     )
-    for row in Endpoint.objects.order_by().values("is_active", "circuit_state").annotate(n=Count("pk")):
-        endpoints.add_metric(["active" if row["is_active"] else "paused", row["circuit_state"]], row["n"])
+    for row in Endpoint.objects.order_by().values("is_active", "circuit__state").annotate(n=Count("pk")):
+        endpoints.add_metric(["active" if row["is_active"] else "paused", row["circuit__state"]], row["n"])
     yield endpoints
 
     merchants = GaugeMetricFamily("daraja_merchants", "Merchants (inbound doors).")

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from rest_framework import serializers
 
 from daraja.core.masking import redact_url
+from delivery.models import CircuitState
 from delivery.priority import Priority
 from delivery.selectors import in_flight
 from webhooks.models import Endpoint, Merchant, user_id_validator, validate_no_forbidden_word
@@ -67,6 +68,10 @@ class EndpointSerializer(serializers.ModelSerializer):
     in_flight = serializers.SerializerMethodField(
         help_text="Deliveries being sent right now (null: Redis down)."
     )
+    circuit_state = serializers.ChoiceField(
+        choices=CircuitState.choices, source="circuit.state", read_only=True
+    )
+    consecutive_failures = serializers.IntegerField(source="circuit.consecutive_failures", read_only=True)
 
     def to_representation(self, endpoint):
         data = super().to_representation(endpoint)

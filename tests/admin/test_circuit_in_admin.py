@@ -7,10 +7,9 @@ import re
 import pytest
 
 from deadletter.models import DeadLetter
-from delivery.models import Delivery
+from delivery.models import Circuit, CircuitState, Delivery
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import CircuitState, Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,7 +88,7 @@ def test_support_tries_again_now_and_every_held_and_retried_delivery_goes_out(
     assert "Tried shop1 again: it answered. Its circuit is closed" in text_of(response).replace("&#x27;", "'")
     run_worker(until=lambda: count("delivered") == 3)
     shop_down.refresh_from_db()
-    assert shop_down.circuit_state == CircuitState.CLOSED
+    assert shop_down.circuit.state == CircuitState.CLOSED
 
 
 def test_only_superusers_get_rqs_own_pages(support_client, staff_client):
@@ -102,6 +101,6 @@ def test_try_again_now_is_offered_only_when_the_circuit_is_open(support_client, 
     endpoint = endpoint_factory(user_id="calm")
     page = support_client.get(f"/admin/webhooks/endpoint/{endpoint.pk}/change/").content.decode()
     assert ">Try again now</button>" not in page
-    Endpoint.objects.filter(pk=endpoint.pk).update(circuit_state=CircuitState.OPEN)
+    Circuit.objects.filter(pk=endpoint.pk).update(state=CircuitState.OPEN)
     page = support_client.get(f"/admin/webhooks/endpoint/{endpoint.pk}/change/").content.decode()
     assert ">Try again now</button>" in page

@@ -4,9 +4,9 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from delivery.models import Delivery
+from delivery.models import Circuit, CircuitState, Delivery
 from tests.support import run_worker
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,13 +128,13 @@ def test_patch_changes_only_the_given_settings(operator, endpoint_factory):
 def test_a_patch_changing_the_url_closes_the_endpoints_open_circuit(operator, endpoint_factory):
     endpoint = endpoint_factory(user_id="shop1")
     opened = timezone.now()
-    Endpoint.objects.filter(pk=endpoint.pk).update(
-        circuit_state=CircuitState.OPEN, consecutive_failures=5, circuit_opened_at=opened
+    Circuit.objects.filter(pk=endpoint.pk).update(
+        state=CircuitState.OPEN, consecutive_failures=5, opened_at=opened
     )
     response = operator.patch(f"{ENDPOINTS}shop1/", {"url": "https://shop.example/new"})
     assert response.status_code == 200, response.content
     endpoint.refresh_from_db()
-    assert (endpoint.circuit_state, endpoint.consecutive_failures, endpoint.circuit_opened_at) == (
+    assert (endpoint.circuit.state, endpoint.circuit.consecutive_failures, endpoint.circuit.opened_at) == (
         CircuitState.CLOSED,
         0,
         None,

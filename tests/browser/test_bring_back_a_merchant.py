@@ -9,12 +9,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from delivery.models import Delivery
+from delivery.models import CircuitState, Delivery
 from tests.admin.conftest import PASSWORD
 from tests.browser.conftest import log_in
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +38,7 @@ def circuit_opened(client, receiver, endpoint_factory, settings):
     post_callback(client, "duka")
     post_callback(client, "duka")
     run_worker(until=lambda: count("held") == 2)
-    assert Endpoint.objects.get(user_id="duka").circuit_state == CircuitState.OPEN
+    assert Endpoint.objects.get(user_id="duka").circuit.state == CircuitState.OPEN
 
 
 def test_support_brings_back_a_merchant_whose_circuit_opened(

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from deadletter.models import DeadLetter
-from delivery.models import Delivery
+from delivery.models import CircuitState, Delivery
 from tests.admin.conftest import PASSWORD
 from tests.browser.conftest import log_in
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import CircuitState, Endpoint
+from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +48,7 @@ def busy_relay(client, receiver, endpoint_factory, settings):
         post_callback(client, "duka-la-mama-njeri-nairobi-cbd-branch-0042")
     run_worker(until=lambda: Delivery.objects.filter(status="held").count() == 2)
     endpoint = Endpoint.objects.get(user_id="duka-la-mama-njeri-nairobi-cbd-branch-0042")
-    assert endpoint.circuit_state == CircuitState.OPEN
+    assert endpoint.circuit.state == CircuitState.OPEN
     assert Delivery.objects.filter(status="held").exists()
     return {
         "dead": DeadLetter.objects.first(),

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from daraja.core.error_categories import ErrorCategory
 from deadletter.models import DeadLetter
-from delivery.models import Delivery, DeliveryAttempt
+from delivery.models import Circuit, Delivery, DeliveryAttempt
 from delivery.priority import Priority, PriorityReason
 from webhooks.models import Callback, Endpoint, Merchant
 from webhooks.mpesa import CallbackKind
@@ -207,6 +207,7 @@ def generate_volume(
         Endpoint(merchant=merchant, user_id=merchant.user_id, url=f"https://shop{n}.example/mpesa")
         for n, merchant in enumerate(merchants)
     )
+    Circuit.objects.bulk_create(Circuit(endpoint=user) for user in users)  # bulk_create skips post_save
     written = {"endpoints": len(users), "callbacks": 0, "deliveries": 0, "attempts": 0, "dead_letters": 0}
     for start in range(0, callbacks, batch_size):
         indexes = range(start, min(start + batch_size, callbacks))
