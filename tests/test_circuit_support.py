@@ -10,7 +10,8 @@ from django.utils import timezone
 from deadletter.models import DeadLetter
 from delivery.circuit import describe_circuit
 from delivery.models import Circuit, CircuitState, Delivery, DeliveryAttempt
-from delivery.services import dead_letters_retry, endpoint_try_now
+from delivery.services import dead_letters_retry
+from delivery.try_now import endpoint_try_now
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
 from webhooks.models import Endpoint

@@ -18,7 +18,7 @@ from delivery.circuit import circuit_of
 from delivery.models import CircuitState
 from delivery.priority import Priority
 from delivery.selectors import endpoints_with_held_counts
-from delivery.services import endpoint_try_now
+from delivery.try_now import endpoint_try_now
 from webhooks.models import (
     MAIN_DESTINATION,
     Endpoint,
