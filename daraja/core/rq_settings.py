@@ -35,4 +35,5 @@ class QueuesOnRedisUrl(Mapping[str, dict[str, Any]]):
         return len(self._names)
 
     def __repr__(self) -> str:
-        return f"QueuesOnRedisUrl({self._names!r}, URL=settings.REDIS_URL, **{self._options!r})"
+        options = "".join(f", {key}={value!r}" for key, value in self._options.items())
+        return f"QueuesOnRedisUrl({self._names!r}{options})"
