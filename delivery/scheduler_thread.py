@@ -28,8 +28,9 @@ class ThreadedScheduler(SchedulerRunner):
     The thread is the scheduler's ``runner``, kept where RQ keeps its process
     (``delivery.rq_adapter``): a worker's maintenance starts another one when
     it is not alive. The thread installs no signal handlers (only the main
-    thread may); the worker stops it with ``stop_thread()``. A Redis error is logged and the next round tries again;
-    any other error ends the thread, logged with its traceback.
+    thread may); the worker stops it with ``stop_thread()``. A Redis error is
+    logged and the next round tries again; any other error ends the thread,
+    logged with its traceback.
     """
 
     def __init__(self, *args, **kwargs):
