@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from daraja.core.logging import LOG_FORMATS, logging_config
+from daraja.core.rq_settings import QueuesOnRedisUrl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -144,7 +145,9 @@ REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=5.0)
 
 # One queue per priority; workers listen "urgent high normal low" in that order.
 DELIVERY_QUEUE_NAMES = ("urgent", "high", "normal", "low")
-RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 360} for name in DELIVERY_QUEUE_NAMES}
+# The one Redis configuration: django-rq (admin pages, rqworker) and the relay's own client both connect
+# through these entries, which read REDIS_URL each time they are used (daraja.core.rq_settings).
+RQ_QUEUES = QueuesOnRedisUrl(DELIVERY_QUEUE_NAMES, DEFAULT_TIMEOUT=360)
 RQ = {"WORKER_CLASS": "delivery.worker.DeliveryWorker"}
 
 # --- Inbound --------------------------------------------------------------

@@ -94,7 +94,7 @@ class _InFlight:
 
 
 def _sender():
-    return process_sender(settings.DELIVERY_WORKER_CONCURRENCY)
+    return process_sender()
 
 
 def drain(*, priority: int = Priority.NORMAL) -> DrainSummary:

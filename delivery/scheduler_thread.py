@@ -6,14 +6,15 @@ import os
 import threading
 
 from redis.exceptions import RedisError
-from rq.scheduler import RQScheduler
+
+from delivery.rq_adapter import SchedulerRunner
 
 # Longer than a Redis call that times out (REDIS_SOCKET_TIMEOUT, 5 s by default), so that a scheduler
 # caught in one still gets to release its locks; short enough not to hold up a process manager's stop.
 STOP_TIMEOUT_SECONDS = 10.0
 
 
-class ThreadedScheduler(RQScheduler):
+class ThreadedScheduler(SchedulerRunner):
     """RQ's scheduler, run on a daemon thread named "Scheduler" of the worker that holds its locks.
 
     RQ forks a process for the scheduler, which costs a worker's worth of memory
@@ -24,11 +25,12 @@ class ThreadedScheduler(RQScheduler):
     worker's maintenance takes them over), the scheduler's hash registered at
     birth and deleted at death, due jobs moved every ``interval`` seconds.
 
-    The thread is stored as ``_process``, where RQ keeps the process: a worker's
-    maintenance starts another one when it is not alive. The thread installs no
-    signal handlers (only the main thread may); the worker stops it with
-    ``stop_thread()``. A Redis error is logged and the next round tries again;
-    any other error ends the thread, logged with its traceback.
+    The thread is the scheduler's ``runner``, kept where RQ keeps its process
+    (``delivery.rq_adapter``): a worker's maintenance starts another one when
+    it is not alive. The thread installs no signal handlers (only the main
+    thread may); the worker stops it with ``stop_thread()``. A Redis error is
+    logged and the next round tries again; any other error ends the thread,
+    logged with its traceback.
     """
 
     def __init__(self, *args, **kwargs):
@@ -48,13 +50,13 @@ class ThreadedScheduler(RQScheduler):
             # worker's teardown releases them.
             self.log.debug("Scheduler: not started, the worker is stopping")
             return None
-        self._status = self.Status.STARTED
-        self._process = threading.Thread(target=self._run, name="Scheduler", daemon=True)
-        self._process.start()
-        return self._process
+        thread = threading.Thread(target=self._run, name="Scheduler", daemon=True)
+        self.runner_started(thread)
+        thread.start()
+        return thread
 
     def _run(self) -> None:
-        queues = ", ".join(sorted(self._queue_names))
+        queues = ", ".join(sorted(self.queue_names))
         self.log.info("Scheduler for %s started on a thread of worker process %s", queues, os.getpid())
         try:
             self.work()
@@ -102,7 +104,7 @@ class ThreadedScheduler(RQScheduler):
         Redis errors are raised to the caller.
         """
         self.request_stop()
-        thread = self._process
+        thread = self.runner
         if thread is not None and thread.is_alive():
             thread.join(timeout)
             if thread.is_alive():
@@ -110,5 +112,5 @@ class ThreadedScheduler(RQScheduler):
                     "Scheduler thread did not stop within %s s; its locks expire on their own", timeout
                 )
                 return
-        if self._acquired_locks or (thread is not None and self._status is not self.Status.STOPPED):
+        if self.acquired_locks or (thread is not None and self.status is not self.Status.STOPPED):
             self.stop()

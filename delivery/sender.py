@@ -37,7 +37,9 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from django.conf import settings
 
+from daraja.core.runtime import PerProcess
 from delivery.transport import TransportResult
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,20 @@ class Sender:
 
         self._loop.call_soon_threadsafe(start)
         return futures
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the session (its connections) and end the loop's thread; sends still running are dropped."""
+        if not self._thread.is_alive():
+            return
+        closing = asyncio.run_coroutine_threadsafe(self._session.close(), self._loop)
+        try:
+            closing.result(timeout)
+        except Exception:  # the loop ends all the same; its sockets close with it
+            logger.warning("The delivery sender's session did not close cleanly", exc_info=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def send(self, request: SendRequest) -> TransportResult:
         """Send one request and wait for its result."""
@@ -229,14 +245,18 @@ def _describe(exc: BaseException) -> str:
     return message[:500]
 
 
-_lock = threading.Lock()
-_sender: tuple[int, Sender] | None = None
+def _sender_build() -> Sender:
+    return Sender(max_connections=settings.DELIVERY_WORKER_CONCURRENCY)
 
 
-def process_sender(max_connections: int) -> Sender:
-    """This process's sender (made on first use; a forked child makes its own)."""
-    global _sender
-    with _lock:
-        if _sender is None or _sender[0] != os.getpid():
-            _sender = (os.getpid(), Sender(max_connections=max_connections))
-        return _sender[1]
+_process_sender: PerProcess[Sender] = PerProcess(
+    "delivery sender",
+    _sender_build,
+    rebuilt_when=("DELIVERY_WORKER_CONCURRENCY",),
+    close=lambda sender: sender.close(),
+)
+
+
+def process_sender() -> Sender:
+    """This process's sender, at most ``DELIVERY_WORKER_CONCURRENCY`` connections (made on first use)."""
+    return _process_sender.get()

@@ -28,7 +28,10 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
-_local = threading.local()
+from daraja.core.runtime import PerProcess
+
+# Each thread's session, per process: a forked child must not reuse its parent's pooled sockets.
+_thread_sessions: PerProcess[threading.local] = PerProcess("transport sessions", threading.local)
 # host → the address checked for it, for the request being sent on this thread.
 _pinned: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "pinned_addresses", default=None
@@ -115,7 +118,8 @@ class TransportResult:
 
 
 def _session() -> requests.Session:
-    session = getattr(_local, "session", None)
+    local = _thread_sessions.get()
+    session = getattr(local, "session", None)
     if session is None:
         session = requests.Session()
         # No automatic retries: every try is an attempt we record ourselves.
@@ -124,7 +128,7 @@ def _session() -> requests.Session:
         # Proxies and .netrc from the environment have no business in deliveries.
         session.trust_env = False
         session.verify = True
-        _local.session = session
+        local.session = session
     return session
 
 

@@ -26,11 +26,9 @@ rows wait, and the sweep wakes their priority again (``delivery.sweeper``).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import enum
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -40,6 +38,7 @@ from django.conf import settings
 from django.db import transaction
 from redis.exceptions import RedisError
 
+from daraja.core.runtime import PerProcess
 from delivery.priority import Priority
 from delivery.queues import FAILED_JOB_TTL, delivery_queue, next_whole_second, redis_connection
 
@@ -149,7 +148,7 @@ def wake_on_commit(priorities: Iterable[int]) -> None:
     wanted = set(priorities)
     if wanted:
         # robust: the rows are committed whatever happens here; a failure is logged, the sweep wakes them.
-        transaction.on_commit(lambda: waker.wake(wanted), robust=True)
+        transaction.on_commit(lambda: process_waker().wake(wanted), robust=True)
 
 
 def wake_at_on_commit(priority: int, at: datetime) -> None:
@@ -166,7 +165,7 @@ class Waker:
         self._sending = threading.Lock()
         self._marked: set[int] = set()
         self._thread: threading.Thread | None = None
-        self._owner_pid = 0
+        self._closed = False
 
     def wake(self, priorities: Iterable[int]) -> None:
         if settings.DELIVERY_WAKE_WINDOW_MS <= 0:
@@ -174,7 +173,7 @@ class Waker:
                 wake_now(priority)
             return
         with self._condition:
-            self._start_thread_in_this_process()
+            self._start_thread()
             self._marked.update(priorities)
             self._condition.notify()
 
@@ -186,21 +185,27 @@ class Waker:
             for priority in sorted(marked, reverse=True):
                 wake_now(priority)
 
-    def _start_thread_in_this_process(self) -> None:
-        # A forked child (gunicorn's workers) inherits the object but not the thread.
-        if self._thread is not None and self._owner_pid == os.getpid() and self._thread.is_alive():
+    def close(self) -> None:
+        """Send what is marked and let the thread end after its window; a later ``wake`` starts another."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify()
+        self.flush()
+
+    def _start_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
             return
-        if self._owner_pid != os.getpid():
-            self._marked = set()
-        self._owner_pid = os.getpid()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="delivery-waker", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
             with self._condition:
-                while not self._marked:
+                while not self._marked and not self._closed:
                     self._condition.wait()
+                if not self._marked:  # closed, with nothing left to send
+                    return
             # Marks are taken and sent under one lock: flush (at exit) never finds them gone but unsent.
             with self._sending:
                 with self._condition:
@@ -214,8 +219,14 @@ class Waker:
             time.sleep(settings.DELIVERY_WAKE_WINDOW_MS / 1000)
 
 
-waker = Waker()
-# A child forked while the parent's thread was sending must not inherit the lock held.
-os.register_at_fork(after_in_child=lambda: setattr(waker, "_sending", threading.Lock()))
-# A clean exit (gunicorn's graceful restart) sends what is still marked.
-atexit.register(waker.flush)
+# A forked child (gunicorn's workers) gets a waker of its own, with no thread and no marks of its parent's
+# (and no lock a parent's thread held at the fork). A clean exit (gunicorn's graceful restart) sends what
+# is still marked.
+_process_waker: PerProcess[Waker] = PerProcess(
+    "delivery waker", Waker, close=Waker.close, at_exit=Waker.flush
+)
+
+
+def process_waker() -> Waker:
+    """This process's waker (made on first use)."""
+    return _process_waker.get()

@@ -4,16 +4,15 @@ from django.conf import settings
 from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import worker_registration
-from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.worker import SimpleWorker
 
 from delivery import engine
+from delivery.rq_adapter import SchedulerClassWorker
 from delivery.scheduler_thread import ThreadedScheduler
 from delivery.sweeper import sweep_enqueue_if_due
 
 
-class DeliveryWorker(SimpleWorker):
-    """Runs jobs in the worker process itself, without RQ's fork per job.
+class DeliveryWorker(SchedulerClassWorker):
+    """Runs jobs in the worker process itself, without RQ's fork per job (RQ's ``SimpleWorker``).
 
     Delivery jobs are short and I/O bound: forking a Django process for each
     costs more than the delivery and throws away the HTTP connection pool.
@@ -41,9 +40,12 @@ class DeliveryWorker(SimpleWorker):
     * ``--with-scheduler`` runs RQ's scheduler on a thread of this process
       (``delivery.scheduler_thread``) rather than a forked process of its own,
       which saves that process's memory. Which worker schedules, and when
-      another takes over, stays RQ's decision; a warm shutdown stops the thread
-      and releases the scheduler's locks before the worker exits.
+      another takes over, is RQ's; a warm shutdown stops the thread and
+      releases the scheduler's locks before the worker exits. What this takes
+      of RQ's private names is in ``delivery.rq_adapter``.
     """
+
+    scheduler_class = ThreadedScheduler
 
     # While Redis is unreachable RQ retries with a doubling wait, up to a minute by default; a refused
     # connection costs nothing, and capping the wait at 5 s means work resumes within 5 s of Redis's return.
@@ -81,35 +83,6 @@ class DeliveryWorker(SimpleWorker):
             super().execute_job(job, queue)
         except RedisError as exc:
             self._redis_lost(f"finishing job {job.id}", exc)
-
-    def _start_scheduler(
-        self,
-        burst: bool = False,
-        logging_level: str | None = "INFO",
-        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
-        log_format: str = DEFAULT_LOGGING_FORMAT,
-    ):
-        # RQ 2.12's body with ThreadedScheduler for RQScheduler, which RQ names here and nowhere else
-        # (no scheduler-class hook). A burst worker still moves the due jobs once, inline, and starts nothing.
-        self.scheduler = ThreadedScheduler(
-            self.queues,
-            connection=self.connection,
-            logging_level=logging_level if logging_level is not None else self.log.level,
-            date_format=date_format,
-            log_format=log_format,
-            serializer=self.serializer,
-        )
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            if burst:
-                try:
-                    self.scheduler.register_birth()
-                    self.scheduler.enqueue_scheduled_jobs()
-                finally:
-                    self.scheduler.release_locks()
-                    self.scheduler.register_death()
-            else:
-                self.scheduler.start()
 
     def stop_scheduler(self):
         """Stops the scheduler thread (waiting a few seconds at most) and releases its locks.

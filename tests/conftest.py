@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from daraja.core.runtime import reset_runtime
 from tests.support import EmbeddedRedis, Receiver
 
 
@@ -23,6 +24,13 @@ def redis_server_url():
     embedded = EmbeddedRedis()
     yield embedded.url
     embedded.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_runtime():
+    """Per-process objects a test built or replaced (``daraja.core.runtime``): the next builds anew."""
+    yield
+    reset_runtime()
 
 
 @pytest.fixture(autouse=True)

@@ -273,15 +273,13 @@ def test_many_web_threads_at_once_lose_nothing_and_double_nothing(endpoint_facto
 
 
 @pytest.mark.django_db(transaction=True)
-def test_inside_a_callers_transaction_a_callback_is_kept_alone_and_never_leads_others(
-    endpoint_factory, monkeypatch
-):
+def test_inside_a_callers_transaction_a_callback_is_kept_alone_and_never_leads_others(endpoint_factory):
     """A caller's transaction commits after we return: leading a group from it would answer others
     before their callbacks are durable (and lose them if the caller rolls back)."""
     endpoint = endpoint_factory(user_id="shop-outer")
     # The first request's commit is held until two more wait behind it (or 1.5 s pass).
     committer, _ = held_committer(on_own_connection(callbacks_keep), queued=2, hold_seconds=1.5)
-    monkeypatch.setattr(services, "inbound_group", committer)
+    services.inbound_committer.replace(committer)  # forgotten after the test (tests/conftest.py)
 
     def request(checkout_id: str, delay: float):
         @on_own_connection

@@ -16,7 +16,7 @@ from delivery.jobs import drain_deliveries
 from delivery.models import Delivery
 from delivery.priority import Priority
 from delivery.queues import delivery_queue, delivery_queues, redis_connection
-from delivery.wakeup import DRAIN_JOB, Woken, wake_at, wake_key, wake_now, waker
+from delivery.wakeup import DRAIN_JOB, Woken, process_waker, wake_at, wake_key, wake_now
 from tests.helpers import post_callback
 from tests.support import run_worker
 
@@ -54,7 +54,7 @@ def test_a_burst_of_callbacks_makes_one_drain_job_per_priority(client, receiver,
 def test_a_quiet_process_wakes_the_workers_at_once(client, endpoint_factory, settings):
     settings.DELIVERY_WAKE_WINDOW_MS = 5000  # a long window: only the first wake-up may go before it ends
     endpoint_factory(user_id="shop1")
-    waker.flush()
+    process_waker().flush()
     time.sleep(0.05)
     post_callback(client, "shop1")
     deadline = time.monotonic() + 2
@@ -140,7 +140,7 @@ def slow_wake_now(priority):
     return real_wake_now(priority)
 
 wakeup.wake_now = slow_wake_now
-wakeup.waker.wake({5})
+wakeup.process_waker().wake({5})
 time.sleep(0.1)  # the thread has taken the mark
 """
 

@@ -1,19 +1,20 @@
 """Group commit: callbacks that arrive together are stored in one transaction.
 
-A transaction per callback would pay a duplicate check, two INSERTs and a
-COMMIT, each a round trip through the ORM and the driver, per callback
-(docs/performance.md). Under load a web process has several
-requests in hand at once; ``GroupCommitter`` lets one of them (the leader)
-store the whole group (on Postgres one statement, ``webhooks.group_write``;
-elsewhere one duplicate query and multi-row INSERTs; then one COMMIT)
-while the others wait, then wakes each with its own result.
+A callback stored in a transaction of its own pays a duplicate check, two
+INSERTs and a COMMIT, each a round trip through the ORM and the driver
+(docs/performance.md). Under load a web process has several requests in
+hand at once; ``GroupCommitter`` lets one of them (the leader) store the whole
+group (on Postgres one statement, ``webhooks.group_write``; elsewhere one
+duplicate query and multi-row INSERTs; then one COMMIT) while the others wait,
+then wakes each with its own result. Each process has one committer for its
+web threads (``webhooks.services.inbound_committer``).
 
-The guarantee holds for every request: it returns only after the transaction
-holding its callback has committed, so M-Pesa is answered only once the
-callback is durable. Nothing waits for a group to fill: a request that finds
-no commit in progress leads at once (a quiet relay commits one callback at a
-time); only requests arriving while a commit is in progress wait,
-for the end of that commit, and are then stored together by the next leader.
+A request returns only after the transaction holding its callback has
+committed, so M-Pesa is answered only once the callback is durable. Nothing
+waits for a group to fill: a request that finds no commit in progress leads at
+once (a quiet relay commits one callback at a time); only requests arriving
+while a commit is in progress wait, for the end of that commit, and are then
+stored together by the next leader.
 Groups of one process are committed one after the other, which also means two
 identical callbacks reaching the same process at the same instant cannot both
 be taken as new.

@@ -15,6 +15,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from daraja.core.bulk import insert_rows
+from daraja.core.runtime import PerProcess
 from delivery.circuit import circuit_close, circuit_reset
 from delivery.models import Delivery
 from delivery.priority import Priority, PriorityDecision
@@ -112,7 +113,7 @@ def callback_receive(received: ReceivedCallback) -> Kept:
         # would answer other requests before their callbacks are durable. Keep this one alone, in it.
         (kept,) = callbacks_keep([received])
     else:
-        kept = inbound_group.submit(received)
+        kept = inbound_committer.get().submit(received)
     _log_kept(received, kept)
     return kept
 
@@ -183,11 +184,17 @@ def _callbacks_keep_orm(
     return [kept[position] for position in range(len(received))]
 
 
+def _inbound_committer_build() -> GroupCommitter[ReceivedCallback, Kept]:
+    return GroupCommitter(
+        callbacks_keep,
+        max_group=settings.INBOUND_COMMIT_GROUP_MAX,
+        retry_alone_on=(IntegrityError, DataError),
+    )
+
+
 # One per process: the web threads' callbacks, committed in groups.
-inbound_group: GroupCommitter[ReceivedCallback, Kept] = GroupCommitter(
-    callbacks_keep,
-    max_group=settings.INBOUND_COMMIT_GROUP_MAX,
-    retry_alone_on=(IntegrityError, DataError),
+inbound_committer: PerProcess[GroupCommitter[ReceivedCallback, Kept]] = PerProcess(
+    "inbound group committer", _inbound_committer_build, rebuilt_when=("INBOUND_COMMIT_GROUP_MAX",)
 )
 
 
