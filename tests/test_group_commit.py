@@ -20,7 +20,8 @@ from tests.helpers import stk_body
 from webhooks import services
 from webhooks.group_commit import GroupCommitter
 from webhooks.models import Callback, Endpoint, Merchant
-from webhooks.services import ReceivedCallback, callback_receive, callbacks_keep, read_facts
+from webhooks.received import ReceivedCallback, read_facts
+from webhooks.services import callback_receive, callbacks_keep
 
 
 class FirstGroupHeld:

@@ -32,7 +32,6 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
@@ -43,9 +42,7 @@ from delivery.models import Delivery, new_webhook_id
 from delivery.wakeup import wake_on_commit
 from webhooks.duplicates import RepeatKey
 from webhooks.models import Callback, storable_amount
-
-if TYPE_CHECKING:
-    from webhooks.services import ReceivedCallback, Route
+from webhooks.received import ReceivedCallback, Route
 
 # Per callback: the array each column travels in, and its SQL type.
 _ITEM_COLUMNS = (

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from delivery.priority import Priority
 from webhooks.inbound import parse_json_object
 from webhooks.models import Endpoint, Merchant
-from webhooks.services import ReceivedCallback, read_facts
+from webhooks.received import ReceivedCallback, read_facts
 
 
 def sample_callback(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,82 +17,17 @@ from daraja.core.bulk import insert_rows
 from daraja.core.runtime import PerProcess
 from delivery.circuit import circuit_close, circuit_reset
 from delivery.models import Delivery
-from delivery.priority import Priority, PriorityDecision
 from delivery.services import deliveries_create, endpoint_release_waiting
 from webhooks.duplicates import RepeatKey, find_originals, record_duplicates, repeat_key
 from webhooks.group_commit import GroupCommitter
 from webhooks.group_write import callbacks_write, deliveries_of
 from webhooks.inbound_tokens import generate_inbound_token
 from webhooks.models import MAIN_DESTINATION, Callback, Endpoint, Merchant, storable_amount
-from webhooks.mpesa import CallbackFacts, CallbackKind, extract_facts
-from webhooks.priorities import choose_priority
+from webhooks.received import Kept, ReceivedCallback, Route
 from webhooks.selectors import main_destination
 from webhooks.signing_secrets import generate_signing_secret
 
 logger = logging.getLogger(__name__)
-
-C2B_KINDS = frozenset({CallbackKind.C2B_VALIDATION, CallbackKind.C2B_CONFIRMATION})
-
-
-def read_facts(payload: dict[str, Any], *, kind_hint: str | None = None) -> CallbackFacts:
-    """What the payload says. A C2B URL suffix (``c2b-validation``/``c2b-confirmation``) settles
-    validation against confirmation, which the two payload shapes alone cannot always tell apart."""
-    facts = extract_facts(payload)
-    if kind_hint and facts.kind in C2B_KINDS:
-        facts = dataclasses.replace(facts, kind=CallbackKind(kind_hint.replace("-", "_")))
-    return facts
-
-
-@dataclasses.dataclass(frozen=True)
-class ReceivedCallback:
-    """A callback as read from its request, ready to be kept.
-
-    ``destinations`` are the merchant's destinations to consider: each whose
-    callback kinds include this callback's kind gets a delivery (all of them
-    when ``every_kind``, as for a test delivery sent to one destination).
-    """
-
-    merchant: Merchant
-    destinations: Sequence[Endpoint]
-    raw_body: bytes
-    payload: dict[str, Any]
-    headers: dict[str, str]
-    source_ip: str | None
-    facts: CallbackFacts
-    priority_override: Priority | None = None
-    every_kind: bool = False
-
-    def routes(self) -> list[Route]:
-        """Each destination that receives this callback, with the priority its delivery gets there."""
-        kind = self.facts.kind.value
-        return [
-            Route(destination, _priority_decision(self, destination))
-            for destination in self.destinations
-            if self.every_kind or destination.receives(kind)
-        ]
-
-
-class Route(NamedTuple):
-    """One destination a callback goes to, and its delivery's priority there."""
-
-    destination: Endpoint
-    decision: PriorityDecision
-
-
-@dataclasses.dataclass(frozen=True)
-class Kept:
-    """What became of one received callback: its deliveries (one per matching destination), or the
-    deliveries of the original it repeats. A callback no destination receives is kept with none."""
-
-    callback_id: int
-    deliveries: tuple[Delivery, ...] = ()
-    repeat_of: int | None = None
-    routes: tuple[Route, ...] = ()
-
-    @property
-    def delivery(self) -> Delivery | None:
-        """The first delivery (to the merchant's first matching destination), if any."""
-        return self.deliveries[0] if self.deliveries else None
 
 
 def callback_receive(received: ReceivedCallback) -> Kept:
@@ -196,17 +130,6 @@ def _inbound_committer_build() -> GroupCommitter[ReceivedCallback, Kept]:
 inbound_committer: PerProcess[GroupCommitter[ReceivedCallback, Kept]] = PerProcess(
     "inbound group committer", _inbound_committer_build, rebuilt_when=("INBOUND_COMMIT_GROUP_MAX",)
 )
-
-
-def _priority_decision(item: ReceivedCallback, destination: Endpoint) -> PriorityDecision:
-    override = item.priority_override if item.priority_override is not None else destination.priority_override
-    return choose_priority(
-        default=destination.default_priority,
-        override=override,
-        use_payment_rules=destination.use_payment_rules,
-        high_value_threshold=destination.high_value_threshold,
-        facts=item.facts,
-    )
 
 
 def _log_kept(item: ReceivedCallback, kept: Kept) -> None:

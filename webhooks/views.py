@@ -21,9 +21,10 @@ from delivery.priority import Priority
 from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts, validating_destination
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
 from webhooks.mpesa import CallbackKind
+from webhooks.received import ReceivedCallback
 from webhooks.samples import sample_callback
 from webhooks.selectors import merchant_by_user_id, merchant_for_inbound
-from webhooks.services import ReceivedCallback, callback_receive
+from webhooks.services import callback_receive
 from webhooks.sources import client_address, in_networks
 
 logger = logging.getLogger(__name__)
