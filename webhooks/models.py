@@ -9,6 +9,7 @@ from django.db import models
 
 from daraja.core.error_categories import ErrorCategory
 from delivery import errors
+from delivery.destinations import DestinationRefused, validate_destination_url
 from delivery.priority import Priority
 from webhooks.inbound_tokens import contains_forbidden_word, generate_inbound_token
 from webhooks.mpesa import CallbackKind
@@ -282,8 +283,6 @@ class Endpoint(models.Model):
         return self.label
 
     def clean(self) -> None:
-        from delivery.destinations import DestinationRefused, validate_destination_url
-
         for field in ("url", "validation_url"):
             value = getattr(self, field)
             if value:
