@@ -11,7 +11,7 @@ Kept for the inbound door: the request id, the security headers (and the
 HTTPS redirect when it is on), ``CommonMiddleware`` (the allowed hosts) and
 any middleware added to the settings later, unless it is added to the
 skipped set here too. Django's test client uses its own handler with the
-full middleware; ``tests/test_inbound_fast_path.py`` goes through this one.
+full middleware; ``tests/daraja/test_inbound_wsgi.py`` goes through this one.
 """
 
 from __future__ import annotations

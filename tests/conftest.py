@@ -42,8 +42,8 @@ def redis_url(redis_server_url, settings):
     # The test receivers listen on loopback, which the destination guard refuses by default.
     settings.DELIVERY_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     # Workers are woken when the test's transaction commits, so a burst worker right after finds the
-    # drain job; coalescing wake-ups over a window has tests of its own (tests/test_wakeup.py) and runs
-    # in every test that starts real relay processes (tests/faults, the benchmark's smoke test).
+    # drain job; coalescing wake-ups over a window has tests of its own (tests/delivery/test_wakeup.py)
+    # and runs in every test that starts real relay processes (tests/faults, the benchmark's smoke test).
     settings.DELIVERY_WAKE_WINDOW_MS = 0
     # A burst worker's drain ends as soon as nothing is due (as shipped it looks again for a second).
     settings.DELIVERY_DRAIN_LINGER_MS = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 STK_SUCCESS = {
     "Body": {
@@ -47,3 +48,7 @@ def post_callback(client, user_id: str, body: bytes | None = None, content_type:
     if body is None:
         body = stk_body(f"ws_CO_{uuid.uuid4().hex[:16]}")
     return client.generic("POST", inbound_path(user_id), body, content_type)
+
+
+# The documented M-Pesa callback payloads the tests send (tests/webhooks/mpesa/payloads).
+MPESA_PAYLOADS = Path(__file__).resolve().parent / "webhooks" / "mpesa" / "payloads"

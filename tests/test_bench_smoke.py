@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[1]
 
 TINY = [
     *("--n", "50", "--concurrency", "4", "--workers", "1", "--web-workers", "1", "--web-threads", "4"),

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 APT_STAND_IN = """#!/bin/sh
 PATH=/usr/bin:/bin  # its own helpers; the step under test still sees only the test's PATH
 echo "$@" >> "{log}"

@@ -2,7 +2,7 @@
 
 No purge, no signing-secret rotation, no editing of endpoints: those stay with
 superusers. Self-contained on purpose (migrations must not change meaning when
-app code does); tests/admin re-run ``create_support_group`` to restore the
+app code does); tests/daraja/admin re-run ``create_support_group`` to restore the
 group after a transactional test has flushed the database.
 """
 

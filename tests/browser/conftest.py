@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 # The support and superuser accounts of the admin tests, the Support group made as its migration makes it.
-from tests.admin.conftest import superuser, support_user  # noqa: F401
+from tests.daraja.admin.conftest import superuser, support_user  # noqa: F401
 from tests.system_tools import chromium as find_chromium
 
 CHROMIUM_ARGS = [

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from delivery.models import CircuitState, Delivery
-from tests.admin.conftest import PASSWORD
 from tests.browser.conftest import log_in
+from tests.daraja.admin.conftest import PASSWORD
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
 from webhooks.models import Endpoint

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery
-from tests.admin.conftest import PASSWORD
 from tests.browser.conftest import log_in
+from tests.daraja.admin.conftest import PASSWORD
 from tests.helpers import post_callback
 from tests.support import Reply, run_worker
 

@@ -21,17 +21,16 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import stk_body
+from tests.helpers import MPESA_PAYLOADS, stk_body
 from tests.ops.deployfiles import dashboard_expressions, exported_names, metric_names, rule_expressions
 from tests.ops.live import REPO, LiveRelay, parse_metrics, separate_redis_database, value, wait_for
 from tests.support import Receiver, Reply
 
 PHONE = "254708374149"  # in the STK sample body
-C2B_CONFIRMATION = (Path(__file__).parents[1] / "mpesa" / "payloads" / "c2b_confirmation.json").read_bytes()
+C2B_CONFIRMATION = (MPESA_PAYLOADS / "c2b_confirmation.json").read_bytes()
 
 SETUP_ENDPOINTS = """
 import json

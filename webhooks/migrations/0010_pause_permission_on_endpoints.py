@@ -4,7 +4,7 @@ The existing Permission row is moved to the endpoint's content type, not
 recreated, so every group and user holding it (the Support group of
 deadletter/migrations/0004) keeps it. deadletter/migrations/0006 then drops
 it from ``DeadLetter``'s options. Self-contained, like deadletter's 0004;
-tests/admin re-runs ``move_pause_permission_to_endpoints`` after a flush.
+tests/daraja/admin re-runs ``move_pause_permission_to_endpoints`` after a flush.
 """
 
 from django.db import migrations

@@ -21,7 +21,7 @@ from tests.helpers import post_callback
 from tests.support import run_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def jobs_waiting() -> list[Job]:

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from tests.admin.conftest import PASSWORD
+from tests.daraja.admin.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

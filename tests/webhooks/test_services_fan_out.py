@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -17,13 +16,13 @@ from django.core.management.base import CommandError
 from standardwebhooks.webhooks import Webhook
 
 from delivery.models import CircuitState, Delivery
-from tests.helpers import post_callback, stk_body
+from tests.helpers import MPESA_PAYLOADS, post_callback, stk_body
 from tests.support import Reply, run_worker
 from webhooks.models import Callback, Endpoint, Merchant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PAYLOADS = Path(__file__).parent / "mpesa" / "payloads"
+PAYLOADS = MPESA_PAYLOADS
 
 
 def body_of(name: str, **changes) -> bytes:

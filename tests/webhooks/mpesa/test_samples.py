@@ -1,6 +1,6 @@
 """Every published reference payload reads as the right kind with the right facts.
 
-The payloads are read from the copy in ``tests/mpesa/payloads`` so the tests never
+The payloads are read from the copy in ``tests/webhooks/mpesa/payloads`` so the tests never
 depend on ``shared/`` existing; when it does (``<repo>/../shared/mpesa``) the copy
 is checked against it.
 """

@@ -11,7 +11,7 @@ import pytest
 from webhooks.mpesa._shape import Params, text
 from webhooks.mpesa._values import mask_phone, parse_amount, parse_time, party_phone, receipt_or_blank
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 

@@ -2,19 +2,18 @@
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery
-from tests.helpers import post_callback
+from tests.helpers import MPESA_PAYLOADS, post_callback
 from tests.support import Reply, run_worker
 from webhooks.models import Callback, ValidationExchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PAYLOADS = Path(__file__).resolve().parent / "mpesa" / "payloads"
+PAYLOADS = MPESA_PAYLOADS
 
 
 def payload(name: str) -> dict:

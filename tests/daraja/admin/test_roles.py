@@ -1,8 +1,6 @@
 """Roles: the Support group views everything, retries, pauses and resumes; purging, rotating secrets
 and editing endpoints stay with superusers. Every admin action lands in the admin log."""
 
-from pathlib import Path
-
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
@@ -10,7 +8,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from deadletter.models import DeadLetter
-from tests.helpers import post_callback
+from tests.helpers import MPESA_PAYLOADS, post_callback
 from tests.support import Reply, run_worker
 from webhooks.models import Endpoint, ValidationExchange
 
@@ -166,9 +164,7 @@ def test_support_reads_what_a_validation_url_answered_and_when(
     # Given a C2B validation whose validation URL failed
     endpoint = endpoint_factory(user_id="shop1", validation_url=receiver.url("/validate"))
     receiver.script("/validate", Reply(status=500, body=b"validator crashed"))
-    body = (
-        Path(__file__).resolve().parent.parent / "mpesa" / "payloads" / "c2b_validation.json"
-    ).read_bytes()
+    body = (MPESA_PAYLOADS / "c2b_validation.json").read_bytes()
     client.generic("POST", endpoint.inbound_path + "/c2b-validation", body, "application/json")
     exchange = ValidationExchange.objects.get()
     # When support opens the callback, the list of callbacks and the exchange's own pages

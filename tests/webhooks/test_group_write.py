@@ -19,16 +19,12 @@ from django.test.utils import CaptureQueriesContext
 from delivery.models import Delivery
 from delivery.priority import Priority
 from tests.helpers import stk_body
-from tests.test_group_commit import held_committer, on_own_connection, received, submit_all
+from tests.webhooks.test_group_commit import held_committer, on_own_connection, received, submit_all
 from webhooks import group_write
 from webhooks.duplicates import repeat_key
 from webhooks.models import Callback
-from webhooks.services import (
-    ReceivedCallback,
-    _callbacks_keep_orm,
-    callbacks_keep,
-    read_facts,
-)
+from webhooks.received import ReceivedCallback, read_facts
+from webhooks.services import _callbacks_keep_orm, callbacks_keep
 
 
 def postgres_only():

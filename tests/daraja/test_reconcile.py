@@ -3,7 +3,6 @@
 import io
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
-from tests.helpers import post_callback, stk_body
+from tests.helpers import MPESA_PAYLOADS, post_callback, stk_body
 from tests.support import Reply, run_worker
 from webhooks.models import Callback, Endpoint
 
@@ -158,7 +157,7 @@ def test_a_c2b_validation_answered_through_its_url_is_accounted_for_as_validated
     # given a validation answered by the merchant's validation URL (an exchange, no delivery) and a payment
     Endpoint.objects.filter(pk=shop.pk).update(validation_url=receiver.url("/validate"))
     receiver.script("/validate", Reply(body=b'{"ResultCode": 0}'))
-    body = (Path(__file__).resolve().parent / "mpesa" / "payloads" / "c2b_validation.json").read_bytes()
+    body = (MPESA_PAYLOADS / "c2b_validation.json").read_bytes()
     shop.refresh_from_db()
     client.generic("POST", shop.inbound_path + "/c2b-validation", body, "application/json")
     receive(client)

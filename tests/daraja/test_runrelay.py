@@ -24,7 +24,7 @@ import pytest
 from daraja.management.commands.runrelay import Command
 from tests.support import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What would point the relay or a command at the suite's Redis or database instead of the relay's own.
 NOT_INHERITED = ("REDIS_URL", "REDIS_HOST", "DATABASE_URL", "TEST_REDIS_URL", "DARAJA_RELAY_ENV")
 BODY = (

@@ -21,7 +21,7 @@ from webhooks.models import Endpoint
 from webhooks.services import endpoint_create_or_update, endpoint_rotate_secret, endpoint_set_active
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def deliveries() -> list[Delivery]:

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from daraja.api_keys import api_keys_revoke
 from daraja.models import ApiKey
-from tests.api.conftest import KeyedClient
+from tests.daraja.relay_api.conftest import KeyedClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,12 +1,12 @@
 """/api/v1/callbacks/: find a payment, its delivery and every attempt, retry now, filters, pages."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from delivery.models import Delivery
+from tests.helpers import MPESA_PAYLOADS
 from tests.support import Reply, run_worker
 from webhooks.models import Callback
 
@@ -123,9 +123,7 @@ def test_a_c2b_validation_shows_what_the_validation_url_answered(
     endpoint = endpoint_factory(user_id="shop_a", validation_url=receiver.url("/validate"))
     receiver.script("/validate", Reply(status=503, body=b"busy"))
     # when M-Pesa asks it to validate a payment
-    body = (
-        Path(__file__).resolve().parent.parent / "mpesa" / "payloads" / "c2b_validation.json"
-    ).read_bytes()
+    body = (MPESA_PAYLOADS / "c2b_validation.json").read_bytes()
     client.generic("POST", endpoint.inbound_path + "/c2b-validation", body, "application/json")
     # then the callback shows the exchange (no delivery), in the list and in the detail
     [listed] = operator.get(CALLBACKS).json()["results"]

@@ -4,21 +4,20 @@ the raw body, which is delivered byte for byte, keeps them until ``prune`` erase
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
 from daraja.api_keys import api_key_create
 from delivery.models import Delivery
-from tests.helpers import post_callback, stk_body
+from tests.helpers import MPESA_PAYLOADS, post_callback, stk_body
 from tests.support import run_worker
 from webhooks.models import Callback
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FULL = "254708374149"
-PAYLOADS = Path(__file__).resolve().parents[1] / "mpesa" / "payloads"
+PAYLOADS = MPESA_PAYLOADS
 
 
 def test_an_stk_callback_is_kept_with_the_phone_masked_and_delivered_byte_for_byte(
