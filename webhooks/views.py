@@ -16,7 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from daraja.core.json_errors import drf_error_response
+from daraja.core.json_errors import drf_error_response, error_body
 from delivery.priority import Priority
 from webhooks.c2b_validation import c2b_validate, fallback_answer, inbound_facts, validating_destination
 from webhooks.inbound import InboundRejected, check_content_type, check_size, kept_headers, parse_json_object
@@ -120,7 +120,7 @@ def json_answer(status: int, data: dict) -> HttpResponse:
 
 def json_error(status: int, code: str, detail: str) -> HttpResponse:
     """The project's error body (``daraja.core.json_errors``) without DRF."""
-    return json_answer(status, {"error": code, "detail": detail})
+    return json_answer(status, error_body(code, detail))
 
 
 def answer_for(kind: str, destinations) -> dict:

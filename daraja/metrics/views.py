@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client.exposition import choose_encoder
 
+from daraja.core.json_errors import error_body
 from daraja.metrics.collector import REGISTRY
 from webhooks.sources import in_networks
 
@@ -40,14 +41,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """Every relay metric, read from the database and Redis now (``daraja.metrics.collector``)."""
     if request.method not in ("GET", "HEAD"):
         return JsonResponse(
-            {"error": "method_not_allowed", "detail": "Use GET."}, status=405, headers={"Allow": "GET, HEAD"}
+            error_body("method_not_allowed", "Use GET."), status=405, headers={"Allow": "GET, HEAD"}
         )
     if not metrics_access_allowed(request):
         return JsonResponse(
-            {
-                "error": "forbidden",
-                "detail": "Metrics are open to METRICS_ALLOWED_NETWORKS or with the metrics bearer token.",
-            },
+            error_body(
+                "forbidden", "Metrics are open to METRICS_ALLOWED_NETWORKS or with the metrics bearer token."
+            ),
             status=403,
         )
     # The classic text format (version 0.0.4) unless the scraper asks for OpenMetrics.
