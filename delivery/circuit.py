@@ -213,10 +213,10 @@ def circuit_close(endpoint, *, reason: str) -> bool:
 def circuit_reset(endpoint) -> None:
     """Close the circuit and forget its failures, whatever its state: a resumed destination starts afresh."""
     Circuit.objects.filter(pk=endpoint.pk).update(**_CLOSED, updated_at=timezone.now())
-    loaded = endpoint._state.fields_cache.get("circuit")
-    if loaded is not None:
+    # The copy loaded with the endpoint, if any, says the same; none is loaded for it.
+    if type(endpoint).circuit.is_cached(endpoint):
         for name, value in _CLOSED.items():
-            setattr(loaded, name, value)
+            setattr(endpoint.circuit, name, value)
 
 
 def circuit_probe_due_now(endpoint) -> bool:
