@@ -19,7 +19,12 @@ from pathlib import Path
 import aiohttp
 
 _PAYLOAD = (
-    Path(__file__).resolve().parent.parent / "tests" / "mpesa" / "payloads" / "stk_callback_success.json"
+    Path(__file__).resolve().parent.parent
+    / "tests"
+    / "webhooks"
+    / "mpesa"
+    / "payloads"
+    / "stk_callback_success.json"
 )
 _HEADERS = {"Content-Type": "application/json", "User-Agent": "daraja-bench/1.0"}
 
