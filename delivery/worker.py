@@ -71,6 +71,23 @@ class DeliveryWorker(SchedulerClassWorker):
         engine.stop_claiming.set()
         return super().request_stop(signum, frame)
 
+    def teardown(self):
+        """Closes the idle Redis connections first, then registers the worker's death as RQ does.
+
+        A warm shutdown of an idle worker raises RQ's ``StopRequested`` from the
+        signal handler wherever the main thread is. Raised while a pipeline's
+        replies are read (RQ cleans its registries with pipelines), it leaves that
+        connection in the pool with a transaction open, and the death's own
+        pipeline would read the stale replies and fail ("Wrong number of response
+        items"), ending the worker with a traceback and exit code 1 instead of
+        a clean stop. A fresh connection has nothing stale to read.
+        """
+        try:
+            self.connection.connection_pool.disconnect(inuse_connections=False)
+        except RedisError as exc:
+            self._redis_lost("closing idle connections", exc)
+        super().teardown()
+
     def perform_job(self, job, queue):
         close_old_connections()
         try:

@@ -61,6 +61,7 @@ WORKER_OVERRIDES = {
     "set_shutdown_requested_date",
     "set_state",
     "stop_scheduler",
+    "teardown",
     "work",
 }
 SCHEDULER_OVERRIDES = {"__init__", "request_stop", "start", "work"}
@@ -222,3 +223,22 @@ def test_a_burst_worker_with_the_scheduler_uses_the_adapters_scheduler_class_and
     assert worker.scheduler.runner is None  # a burst moves the due jobs inline and starts no thread
     assert job.get_status(refresh=True) == "finished"
     assert job.return_value() == 3
+
+
+def test_a_worker_stopped_mid_pipeline_still_registers_its_death_cleanly():
+    # given a worker, and a pooled connection left as a SIGTERM mid-pipeline leaves one: in a
+    # transaction, its replies unread (RQ raises StopRequested from the signal handler anywhere)
+    worker = DeliveryWorker([Queue("normal", connection=redis_connection())], connection=redis_connection())
+    worker.register_birth()
+    pool = worker.connection.connection_pool
+    interrupted = pool.get_connection()
+    interrupted.send_command("MULTI")
+    interrupted.send_command("SET", "left-behind", "1")
+    pool.release(interrupted)
+    # when the worker tears down
+    worker.teardown()
+    # then its death is registered (out of the workers' set, its hash marked dead), and the
+    # interrupted transaction never ran
+    assert not worker.connection.sismember("rq:workers", worker.key)
+    assert worker.connection.hget(worker.key, "death") is not None
+    assert not worker.connection.exists("left-behind")
