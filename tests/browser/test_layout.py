@@ -9,9 +9,9 @@ from deadletter.models import DeadLetter
 from delivery.models import CircuitState, Delivery
 from tests.browser.conftest import log_in
 from tests.daraja.admin.conftest import PASSWORD
-from tests.helpers import post_callback
+from tests.helpers import MPESA_PAYLOADS, post_callback
 from tests.support import Reply, run_worker
-from webhooks.models import Endpoint
+from webhooks.models import Endpoint, ValidationExchange
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,6 +47,12 @@ def busy_relay(client, receiver, endpoint_factory, settings):
     for _ in range(2):
         post_callback(client, "duka-la-mama-njeri-nairobi-cbd-branch-0042")
     run_worker(until=lambda: Delivery.objects.filter(status="held").count() == 2)
+    validating = endpoint_factory(
+        user_id="duka-la-mama-njeri-validates-its-payments-0043", validation_url=receiver.url("/validate")
+    )
+    receiver.script("/validate", Reply(body=b'{"ResultCode": "C2B00016", "ResultDesc": "Rejected"}'))
+    validation = (MPESA_PAYLOADS / "c2b_validation.json").read_bytes()
+    client.generic("POST", validating.inbound_path + "/c2b-validation", validation, "application/json")
     endpoint = Endpoint.objects.get(user_id="duka-la-mama-njeri-nairobi-cbd-branch-0042")
     assert endpoint.circuit.state == CircuitState.OPEN
     assert Delivery.objects.filter(status="held").exists()
@@ -54,6 +60,7 @@ def busy_relay(client, receiver, endpoint_factory, settings):
         "dead": DeadLetter.objects.first(),
         "held": Delivery.objects.filter(status="held").first(),
         "endpoint": endpoint,
+        "validation": ValidationExchange.objects.get(),
     }
 
 
@@ -82,6 +89,9 @@ def pages(busy_relay) -> dict[str, tuple[str, str | None]]:
         "endpoint": (f"/admin/webhooks/endpoint/{endpoint.pk}/change/", None),
         "dashboard": ("/admin/dashboard/", "table.daraja-attention tr > :last-child"),
         "home": ("/admin/", None),
+        "c2b validations": ("/admin/webhooks/validationexchange/", last),
+        "c2b validation": (f"/admin/webhooks/validationexchange/{busy_relay['validation'].pk}/change/", None),
+        "merchants": ("/admin/webhooks/merchant/", last),
     }
 
 
