@@ -39,15 +39,17 @@ def inbound_path(user_id: str) -> str:
     return Merchant.objects.get(user_id=user_id).inbound_path
 
 
-def post_callback(client, user_id: str, body: bytes | None = None, content_type: str = "application/json"):
-    """POST a callback to the user's inbound path (token included), as M-Pesa would.
-
-    Without a body, a fresh STK callback (its own CheckoutRequestID) is sent,
-    so two calls are two payments, not a duplicate.
-    """
+def post_to(client, path: str, body: bytes | None = None, content_type: str = "application/json", **extra):
+    """POST to ``path``; without a body, a fresh STK callback (its own CheckoutRequestID), so two calls
+    are two payments, not a duplicate."""
     if body is None:
         body = stk_body(f"ws_CO_{uuid.uuid4().hex[:16]}")
-    return client.generic("POST", inbound_path(user_id), body, content_type)
+    return client.generic("POST", path, body, content_type, **extra)
+
+
+def post_callback(client, user_id: str, body: bytes | None = None, content_type: str = "application/json"):
+    """POST a callback to the user's inbound path (token included), as M-Pesa would (``post_to``)."""
+    return post_to(client, inbound_path(user_id), body, content_type)
 
 
 # The documented M-Pesa callback payloads the tests send (tests/webhooks/mpesa/payloads).

@@ -2,25 +2,17 @@
 
 import json
 import time
-import uuid
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from deadletter.models import DeadLetter
 from delivery.models import Delivery, DeliveryAttempt
-from tests.helpers import MPESA_PAYLOADS, stk_body
+from tests.helpers import MPESA_PAYLOADS, post_to
 from tests.support import Reply, free_port, run_worker
 from webhooks.models import Callback, ValidationExchange
 
-PAYLOADS = MPESA_PAYLOADS
-VALIDATION = (PAYLOADS / "c2b_validation.json").read_bytes()
-
-
-def post(client, path, body=None, **extra):
-    """POST to ``path``; without a body, a fresh STK callback (never a duplicate of another)."""
-    body = body if body is not None else stk_body(f"ws_CO_{uuid.uuid4().hex[:16]}")
-    return client.generic("POST", path, body, "application/json", **extra)
+VALIDATION = (MPESA_PAYLOADS / "c2b_validation.json").read_bytes()
 
 
 # --- C2B validation ---------------------------------------------------------------
@@ -28,7 +20,7 @@ def post(client, path, body=None, **extra):
 
 def validate(client, endpoint):
     started = time.monotonic()
-    response = post(client, endpoint.inbound_path + "/c2b-validation", VALIDATION)
+    response = post_to(client, endpoint.inbound_path + "/c2b-validation", VALIDATION)
     return response, time.monotonic() - started
 
 
@@ -165,7 +157,7 @@ def test_a_validation_url_answering_410_gets_the_fallback_and_pauses_nothing(
     # And the destination is not paused: the next callback is delivered to its main URL
     endpoint.refresh_from_db()
     assert endpoint.is_active
-    assert post(client, endpoint.inbound_path).status_code == 200
+    assert post_to(client, endpoint.inbound_path).status_code == 200
     run_worker()
     assert len(receiver.requests_to("/hook")) == 1
 
@@ -185,6 +177,6 @@ def test_without_a_validation_url_the_fallback_answers_and_the_request_is_relaye
 def test_the_url_suffix_settles_validation_against_confirmation(client, endpoint_factory):
     endpoint = endpoint_factory(user_id="shop1")
     body = json.dumps({**json.loads(VALIDATION), "OrgAccountBalance": "49197.00"}).encode()
-    response = post(client, endpoint.inbound_path + "/c2b-confirmation", body)
+    response = post_to(client, endpoint.inbound_path + "/c2b-confirmation", body)
     assert response.json() == {"ResultCode": 0, "ResultDesc": "Success"}
     assert Callback.objects.get().kind == "c2b_confirmation"

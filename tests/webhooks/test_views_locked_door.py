@@ -2,28 +2,17 @@
 
 import json
 import re
-import uuid
 
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.helpers import MPESA_PAYLOADS, stk_body
+from tests.helpers import post_to
 from tests.support import run_worker
 from webhooks.inbound_tokens import FORBIDDEN_URL_WORDS, generate_inbound_token
 from webhooks.models import Callback
 from webhooks.sources import client_address
-
-PAYLOADS = MPESA_PAYLOADS
-VALIDATION = (PAYLOADS / "c2b_validation.json").read_bytes()
-
-
-def post(client, path, body=None, **extra):
-    """POST to ``path``; without a body, a fresh STK callback (never a duplicate of another)."""
-    body = body if body is not None else stk_body(f"ws_CO_{uuid.uuid4().hex[:16]}")
-    return client.generic("POST", path, body, "application/json", **extra)
-
 
 # --- tokens ---------------------------------------------------------------
 
@@ -31,7 +20,7 @@ def post(client, path, body=None, **extra):
 @pytest.mark.django_db(transaction=True)
 def test_the_right_token_delivers(client, receiver, endpoint_factory):
     endpoint = endpoint_factory(user_id="shop1")
-    assert post(client, endpoint.inbound_path).status_code == 200
+    assert post_to(client, endpoint.inbound_path).status_code == 200
     run_worker()
     assert len(receiver.requests_to("/hook")) == 1
 
@@ -44,7 +33,7 @@ def test_a_wrong_or_missing_token_is_a_bare_404_and_nothing_is_stored_or_deliver
     client, receiver, endpoint_factory, path
 ):
     endpoint_factory(user_id="shop1")
-    response = post(client, path.format(wrong=generate_inbound_token(), short="abc"))
+    response = post_to(client, path.format(wrong=generate_inbound_token(), short="abc"))
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "detail": "Not found."}
     run_worker()
@@ -56,9 +45,9 @@ def test_a_wrong_or_missing_token_is_a_bare_404_and_nothing_is_stored_or_deliver
 def test_the_bare_original_path_works_only_for_endpoints_marked_legacy(client, receiver, endpoint_factory):
     endpoint_factory(user_id="old-shop", allow_legacy_path=True)
     endpoint_factory(user_id="new-shop")
-    assert post(client, "/webhook/old-shop").status_code == 200
-    assert post(client, "/webhook/old-shop/").status_code == 200
-    assert post(client, "/webhook/new-shop").status_code == 404
+    assert post_to(client, "/webhook/old-shop").status_code == 200
+    assert post_to(client, "/webhook/old-shop/").status_code == 200
+    assert post_to(client, "/webhook/new-shop").status_code == 404
     assert Callback.objects.count() == 2
 
 
@@ -87,18 +76,18 @@ def test_user_ids_with_words_m_pesa_rejects_are_refused():
 def test_allowlist_off_accepts_any_source(client, endpoint_factory, settings):
     settings.INBOUND_SOURCE_ALLOWLIST_ENABLED = False
     endpoint = endpoint_factory(user_id="shop1")
-    assert post(client, endpoint.inbound_path, REMOTE_ADDR="203.0.113.9").status_code == 200
+    assert post_to(client, endpoint.inbound_path, REMOTE_ADDR="203.0.113.9").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)
 def test_allowlist_on_refuses_strangers_and_accepts_safaricom(client, endpoint_factory, settings):
     settings.INBOUND_SOURCE_ALLOWLIST_ENABLED = True
     endpoint = endpoint_factory(user_id="shop1")
-    refused = post(client, endpoint.inbound_path, REMOTE_ADDR="203.0.113.9")
+    refused = post_to(client, endpoint.inbound_path, REMOTE_ADDR="203.0.113.9")
     assert refused.status_code == 403
     assert refused.json()["error"] == "forbidden_source"
     assert not Callback.objects.exists()
-    assert post(client, endpoint.inbound_path, REMOTE_ADDR="196.201.214.200").status_code == 200
+    assert post_to(client, endpoint.inbound_path, REMOTE_ADDR="196.201.214.200").status_code == 200
     assert Callback.objects.get().source_ip == "196.201.214.200"
 
 
@@ -108,18 +97,18 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(client, endpoint_
     endpoint = endpoint_factory(user_id="shop1")
     # a stranger claiming to be Safaricom through the header: not believed
     settings.INBOUND_TRUSTED_PROXIES = []
-    forged = post(
+    forged = post_to(
         client, endpoint.inbound_path, REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="196.201.214.200"
     )
     assert forged.status_code == 403
     # the same through our own proxy: believed
     settings.INBOUND_TRUSTED_PROXIES = ["10.0.0.0/8"]
-    proxied = post(
+    proxied = post_to(
         client, endpoint.inbound_path, REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="196.201.214.200"
     )
     assert proxied.status_code == 200
     # a stranger behind our proxy, who prepends a forged hop: the proxy's view wins
-    spoofed = post(
+    spoofed = post_to(
         client,
         endpoint.inbound_path,
         REMOTE_ADDR="10.1.2.3",
@@ -182,5 +171,5 @@ def test_no_json_object_makes_the_inbound_view_answer_5xx(client, endpoint_facto
 
     # Examples share the test's transaction: make the endpoint once.
     endpoint = Endpoint.objects.filter(user_id="fuzz").first() or endpoint_factory(user_id="fuzz")
-    response = post(client, endpoint.inbound_path, json.dumps(data).encode())
+    response = post_to(client, endpoint.inbound_path, json.dumps(data).encode())
     assert response.status_code < 500, response.content
