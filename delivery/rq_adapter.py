@@ -2,7 +2,8 @@
 
 RQ has no hook for the class of a worker's scheduler, nor for a scheduler
 that runs as anything but a forked process. Running it on a thread of the
-worker (``delivery.scheduler_thread``) takes four private names, all here:
+worker (``delivery.scheduler_thread``), and a warm shutdown that cannot be
+lost, take five private names, all here:
 
 * ``BaseWorker._start_scheduler``, which ``work()`` calls to make and start
   the scheduler and which names ``RQScheduler`` itself: ``SchedulerClassWorker``
@@ -12,7 +13,10 @@ worker (``delivery.scheduler_thread``) takes four private names, all here:
   another one when it is missing or not alive, so a thread is stored there;
 * ``RQScheduler._status``: set to STARTED when the runner starts, as RQ's
   ``start()`` does (``status`` is read-only);
-* ``RQScheduler._queue_names``: the queues the scheduler serves.
+* ``RQScheduler._queue_names``: the queues the scheduler serves;
+* ``BaseWorker._stop_requested``: the flag RQ's work loop checks between
+  jobs, which RQ sets only for a busy worker (an idle one gets
+  ``StopRequested`` raised from the signal handler instead).
 
 ``tests/delivery/test_rq_adapter.py`` checks each of these, the methods the
 worker overrides and the bodies copied or replaced against the installed
@@ -51,6 +55,15 @@ class SchedulerClassWorker(SimpleWorker):
     """RQ's ``SimpleWorker`` that makes ``scheduler_class`` where RQ makes ``RQScheduler``."""
 
     scheduler_class: type[RQScheduler] = RQScheduler
+
+    @property
+    def stop_requested(self) -> bool:
+        """A warm shutdown was requested: the work loop ends after the job in hand."""
+        return self._stop_requested
+
+    def note_stop_requested(self) -> None:
+        """Record a warm shutdown as RQ does for a busy worker; its work loop checks it between jobs."""
+        self._stop_requested = True
 
     def _start_scheduler(
         self,

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from redis.exceptions import RedisError
 from rq import worker_registration
+from rq.exceptions import StopRequested
+from rq.worker import WorkerStatus
 
 from delivery import engine
 from delivery.rq_adapter import SchedulerClassWorker
@@ -55,6 +57,7 @@ class DeliveryWorker(SchedulerClassWorker):
         kwargs.setdefault("maintenance_interval", settings.SWEEP_INTERVAL_SECONDS)
         super().__init__(*args, **kwargs)
         self._periodic_jobs = True
+        self._in_signal_handler = False
 
     @property
     def dequeue_timeout(self) -> int:
@@ -67,9 +70,23 @@ class DeliveryWorker(SchedulerClassWorker):
         return super().work(burst, *args, **kwargs)
 
     def request_stop(self, signum, frame):
-        """Warm shutdown: a drain in progress stops claiming and lets its sends finish and record."""
+        """Warm shutdown: a drain in progress stops claiming and lets its sends finish and record.
+
+        This is the SIGTERM handler, so it runs wherever the main thread was,
+        possibly holding a lock (a logging handler's, mid-line). So it waits
+        for nothing: the scheduler thread is only asked to stop (the teardown
+        waits for it and releases its locks). And the stop is recorded before
+        RQ raises ``StopRequested`` into that interrupted code, which may catch
+        it (logging's ``handleError`` catches every exception): the work loop
+        still ends, between jobs or at the idle worker's next heartbeat.
+        """
         engine.stop_claiming.set()
-        return super().request_stop(signum, frame)
+        self.note_stop_requested()
+        self._in_signal_handler = True
+        try:
+            return super().request_stop(signum, frame)
+        finally:
+            self._in_signal_handler = False
 
     def teardown(self):
         """Closes the idle Redis connections first, then registers the worker's death as RQ does.
@@ -104,14 +121,34 @@ class DeliveryWorker(SchedulerClassWorker):
     def stop_scheduler(self):
         """Stops the scheduler thread (waiting a few seconds at most) and releases its locks.
 
-        Called on a warm shutdown (from the signal handler) and again at
-        teardown; the second call does nothing. RQ's version kills a process by
-        its pid, which a thread does not have.
+        RQ calls it on a warm shutdown, from the signal handler, and again at
+        teardown. From the handler it only asks the thread to stop: waiting
+        there could wait on a lock the interrupted main thread holds (the
+        thread logs as it stops). The teardown waits and releases what is
+        left; a second call does nothing. RQ's version kills a process by its
+        pid, which a thread does not have.
         """
+        if self._in_signal_handler:
+            self.scheduler.request_stop()
+            return
         try:
             self.scheduler.stop_thread()
         except RedisError as exc:  # the locks expire on their own; the shutdown must go on
             self._redis_lost("stopping the scheduler", exc)
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        """RQ asks this at the top of each turn of its work loop and before each wait for a job.
+
+        A stop requested while the worker is not busy ends the worker here,
+        before it waits: the signal handler's ``StopRequested`` may have been
+        caught by the code it interrupted, and an idle worker would otherwise
+        wait until a job came.
+        """
+        if self.stop_requested and self.get_state() != WorkerStatus.BUSY:
+            self.log.info("Worker %s: stopping on request", self.name)
+            raise StopRequested
+        return super().should_run_maintenance_tasks
 
     def run_maintenance_tasks(self):
         try:

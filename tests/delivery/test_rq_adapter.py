@@ -9,17 +9,22 @@ below names what to read again when it fails.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import inspect
+import logging
+import signal
 import textwrap
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from rq import Queue
+from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
-from rq.worker import BaseWorker, SimpleWorker
+from rq.worker import BaseWorker, SimpleWorker, WorkerStatus
 
 import delivery
 from delivery.queues import redis_connection
@@ -44,6 +49,13 @@ RQ_BODIES = {
     "RQScheduler.work": "5fc98a41beca992b",
     # acquire_locks(auto_start=True) starts the scheduler when its _process is missing or dead
     "RQScheduler.acquire_locks": "f9879fe4ba1fe77b",
+    # the SIGTERM handler: calls stop_scheduler (ours waits for nothing there), then sets _stop_requested
+    # for a busy worker or raises StopRequested for an idle one
+    "BaseWorker.request_stop": "f1f6dea87bcd11b6",
+    "BaseWorker._shutdown": "673fe0925f058dd2",
+    # ask should_run_maintenance_tasks before each wait for a job (ours ends a stopped worker there)
+    "BaseWorker.work": "4fb172339e3d1b31",
+    "BaseWorker.dequeue_job_and_maintain_ttl": "d8c532970d2ce459",
 }
 
 # RQ's methods (and attributes) that the worker and the scheduler thread, or the adapter under them, override.
@@ -60,6 +72,7 @@ WORKER_OVERRIDES = {
     "run_maintenance_tasks",
     "set_shutdown_requested_date",
     "set_state",
+    "should_run_maintenance_tasks",
     "stop_scheduler",
     "teardown",
     "work",
@@ -124,6 +137,10 @@ def test_the_private_names_the_adapter_uses_exist_with_the_kind_it_expects():
     assert isinstance(inspect.getattr_static(RQScheduler, "acquired_locks"), property)
     scheduler._status = RQScheduler.Status.STARTED
     assert scheduler.status is RQScheduler.Status.STARTED
+    # BaseWorker._stop_requested: False until a stop, and what the work loop checks between jobs
+    worker = SimpleWorker([Queue("normal", connection=redis_connection())], connection=redis_connection())
+    assert worker._stop_requested is False
+    assert "if self._stop_requested:" in inspect.getsource(BaseWorker.work)
 
 
 def test_the_adapter_is_the_only_module_of_delivery_that_touches_rqs_private_names():
@@ -242,3 +259,72 @@ def test_a_worker_stopped_mid_pipeline_still_registers_its_death_cleanly():
     assert not worker.connection.sismember("rq:workers", worker.key)
     assert worker.connection.hget(worker.key, "death") is not None
     assert not worker.connection.exists("left-behind")
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept():
+    """RQ's request_stop installs its cold-shutdown handlers: give the test process its own back."""
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _mid_log_line():
+    """The main thread holding every logging handler's lock, as it does while it writes a log line."""
+    handlers = [
+        handler
+        for name in ("", "rq", "rq.worker", "rq.scheduler", "delivery")
+        for handler in logging.getLogger(name).handlers
+    ]
+    for handler in handlers:
+        handler.acquire()
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.release()
+
+
+def test_a_sigterm_that_lands_mid_log_line_stops_at_once_and_the_teardown_releases_the_scheduler():
+    # given an idle worker whose scheduler thread holds the queue's lock
+    worker = DeliveryWorker([Queue("normal", connection=redis_connection())], connection=redis_connection())
+    worker.register_birth()
+    worker.set_state(WorkerStatus.IDLE)
+    worker.scheduler = ThreadedScheduler(worker.queues, connection=worker.connection)
+    worker.scheduler.acquire_locks()
+    worker.scheduler.start()
+    assert worker.scheduler.acquired_locks == {"normal"}
+    # when SIGTERM's handler runs while the main thread is writing a log line (the scheduler thread
+    # logs as it stops, so waiting for it there waited on the main thread's own lock)
+    signalled = time.monotonic()
+    with _signal_handlers_kept(), _mid_log_line(), pytest.raises(StopRequested):
+        worker.request_stop(signal.SIGTERM, None)
+    # then the handler returned at once, with the stop recorded
+    assert time.monotonic() - signalled < 2
+    assert worker.stop_requested
+    # and the teardown waits for the thread, which released the lock
+    worker.teardown()
+    assert not worker.scheduler.runner.is_alive()
+    assert worker.scheduler.acquired_locks == set()
+    assert not worker.connection.exists("rq:scheduler-lock:normal")
+
+
+def test_a_stop_caught_by_the_code_it_interrupted_still_ends_an_idle_worker_before_it_waits():
+    # given an idle worker and a job in its queue
+    queue = Queue("normal", connection=redis_connection())
+    job = queue.enqueue("operator.add", 1, 2)
+    worker = DeliveryWorker([queue], connection=redis_connection())
+    worker.register_birth()
+    worker.set_state(WorkerStatus.IDLE)
+    # when SIGTERM's StopRequested is caught where it landed (logging's handleError catches any exception)
+    with _signal_handlers_kept(), contextlib.suppress(StopRequested):
+        worker.request_stop(signal.SIGTERM, None)
+    # then the worker stops before it waits for (or takes) another job, and the job stays queued
+    with pytest.raises(StopRequested):
+        worker.dequeue_job_and_maintain_ttl(timeout=1)
+    assert queue.job_ids == [job.id]
+    worker.teardown()
