@@ -100,7 +100,9 @@ class Stack:
         self.services.append(self.web)
         self.workers = [self.start_worker() for _ in range(workers)]
         self.first_workers = list(self.workers)
-        wait_for(lambda: self.registered_workers() >= workers, timeout=60, what=f"{workers} workers to start")
+        # Listening, not only registered: a worker registers before it starts its scheduler and installs its
+        # signal handlers, and a Redis stopped in between ends it (as RQ does; a supervisor would restart it).
+        wait_for(lambda: self.listening_workers() >= workers, timeout=60, what=f"{workers} workers to listen")
 
     def start_worker(self) -> Service:
         started = worker(self.env, self.directory, f"worker-{next(self._numbers)}-{uuid.uuid4().hex[:6]}")
@@ -114,11 +116,14 @@ class Stack:
         self.workers.remove(victim)
         self.workers.append(self.start_worker())
 
-    def registered_workers(self) -> int:
+    def listening_workers(self) -> int:
+        """Workers past their start-up: waiting for a job, or running one (RQ sets the state then)."""
         try:
-            return self.redis.client().scard("rq:workers")
+            client = self.redis.client()
+            states = [client.hget(key, "state") for key in client.smembers("rq:workers")]
         except Exception:
             return 0
+        return sum(state in (b"idle", b"busy") for state in states)
 
     def pusher(self, prefix: str, seed: int) -> Pusher:
         return Pusher(port=self.port, path=self.inbound_path, prefix=prefix, seed=seed)
