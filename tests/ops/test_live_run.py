@@ -23,6 +23,7 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from redis import Redis
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -108,7 +109,7 @@ def rq_is_quiet(redis_url: str) -> bool:
     ``daraja_queue_wakeups_waiting`` may read 1 in one scrape and 0 in the next.
     """
     connection = Redis.from_url(redis_url)
-    for name in ("urgent", "high", "normal", "low"):
+    for name in settings.DELIVERY_QUEUE_NAMES:
         queue = Queue(name, connection=connection)
         if queue.count or ScheduledJobRegistry(queue=queue).count or StartedJobRegistry(queue=queue).count:
             return False
