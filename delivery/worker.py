@@ -78,7 +78,8 @@ class DeliveryWorker(SchedulerClassWorker):
         waits for it and releases its locks). And the stop is recorded before
         RQ raises ``StopRequested`` into that interrupted code, which may catch
         it (logging's ``handleError`` catches every exception): the work loop
-        still ends, between jobs or at the idle worker's next heartbeat.
+        still ends, after the job in hand or, idle, before its next wait for a
+        job (``should_run_maintenance_tasks``).
         """
         engine.stop_claiming.set()
         self.note_stop_requested()

@@ -9,7 +9,7 @@ from deadletter.models import DeadLetter
 from delivery.models import CircuitState, Delivery
 from tests.browser.conftest import log_in
 from tests.daraja.admin.conftest import PASSWORD
-from tests.helpers import MPESA_PAYLOADS, post_callback
+from tests.helpers import MPESA_PAYLOADS, post_callback, post_to
 from tests.support import Reply, run_worker
 from webhooks.models import Endpoint, ValidationExchange
 
@@ -52,7 +52,7 @@ def busy_relay(client, receiver, endpoint_factory, settings):
     )
     receiver.script("/validate", Reply(body=b'{"ResultCode": "C2B00016", "ResultDesc": "Rejected"}'))
     validation = (MPESA_PAYLOADS / "c2b_validation.json").read_bytes()
-    client.generic("POST", validating.inbound_path + "/c2b-validation", validation, "application/json")
+    post_to(client, validating.inbound_path + "/c2b-validation", validation)
     endpoint = Endpoint.objects.get(user_id="duka-la-mama-njeri-nairobi-cbd-branch-0042")
     assert endpoint.circuit.state == CircuitState.OPEN
     assert Delivery.objects.filter(status="held").exists()

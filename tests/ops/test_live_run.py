@@ -108,12 +108,12 @@ def rq_is_quiet(redis_url: str) -> bool:
     queue while the worker is busy and is taken a moment later: until then
     ``daraja_queue_wakeups_waiting`` may read 1 in one scrape and 0 in the next.
     """
-    connection = Redis.from_url(redis_url)
-    for name in settings.DELIVERY_QUEUE_NAMES:
-        queue = Queue(name, connection=connection)
-        if queue.count or ScheduledJobRegistry(queue=queue).count or StartedJobRegistry(queue=queue).count:
-            return False
-    return True
+    with Redis.from_url(redis_url) as connection:
+        queues = [Queue(name, connection=connection) for name in settings.DELIVERY_QUEUE_NAMES]
+        return not any(
+            queue.count or ScheduledJobRegistry(queue=queue).count or StartedJobRegistry(queue=queue).count
+            for queue in queues
+        )
 
 
 def test_metrics_add_up_to_what_happened(scenario):
